@@ -1,0 +1,377 @@
+"""Cell-list neighbour search: every pair (i, j, S) with |r_j + S.cell - r_i| < cutoff.
+
+The Python layer (fastpot/neighbors.py) validates the input and chooses the binning frame;
+this module only does arithmetic on arrays it is handed.
+
+How it works
+- Each atom gets fractional coordinates in the binning frame. Periodic directions are
+  wrapped into [0, 1) (the integer wrap is remembered, so shifts are reported against the
+  caller's original positions); non-periodic directions are shrink-wrapped to the atoms' extent.
+- Atoms are counting-sorted into bins (a few per cutoff length, never more bins than atoms),
+  and their wrapped positions are copied in bin order so the inner loop streams memory.
+- For each centre atom the bins within `reach` bins in every direction are visited; a bin index
+  outside a periodic range is folded back and becomes a lattice shift, which is how cutoffs
+  longer than the cell find many images of one atom (its own included).
+- Centres are processed in fixed chunks of consecutive atoms, in parallel. Each chunk owns a
+  growable buffer; buffers are concatenated in chunk order, so the output order depends on the
+  input alone, never on the number of threads.
+"""
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy
+from libc.math cimport floor, sqrt
+from libc.stdint cimport int32_t, int64_t
+from cython.parallel cimport prange
+
+from _omp cimport fastpot_atomic_add
+
+import numpy as np
+
+cdef enum:
+    CHUNK = 256  # centres per work unit
+
+cdef enum:
+    STATUS_OK = 0
+    STATUS_NO_MEMORY = 1
+    STATUS_TOO_MANY_PAIRS = 2
+
+
+cdef struct PairChunk:
+    int64_t n
+    int64_t capacity
+    int32_t *j
+    int32_t *shift
+    double *vector
+    double *distance
+
+
+cdef int reserve(PairChunk *chunk, int64_t needed, bint want_shift, bint want_vector,
+                 bint want_distance) noexcept nogil:
+    """Make room for `needed` pairs; returns a status code."""
+    cdef int64_t capacity = chunk.capacity
+    cdef void *p
+    if needed <= capacity:
+        return STATUS_OK
+    if capacity < 1024:
+        capacity = 1024
+    while capacity < needed:
+        capacity *= 2
+    p = realloc(chunk.j, capacity * sizeof(int32_t))
+    if p == NULL:
+        return STATUS_NO_MEMORY
+    chunk.j = <int32_t *> p
+    if want_shift:
+        p = realloc(chunk.shift, 3 * capacity * sizeof(int32_t))
+        if p == NULL:
+            return STATUS_NO_MEMORY
+        chunk.shift = <int32_t *> p
+    if want_vector:
+        p = realloc(chunk.vector, 3 * capacity * sizeof(double))
+        if p == NULL:
+            return STATUS_NO_MEMORY
+        chunk.vector = <double *> p
+    if want_distance:
+        p = realloc(chunk.distance, capacity * sizeof(double))
+        if p == NULL:
+            return STATUS_NO_MEMORY
+        chunk.distance = <double *> p
+    chunk.capacity = capacity
+    return STATUS_OK
+
+
+cdef inline int floor_div(int a, int b) noexcept nogil:
+    """Floor division for b > 0 (C's / truncates towards zero)."""
+    cdef int q = a / b
+    if a % b != 0 and a < 0:
+        q -= 1
+    return q
+
+
+cdef int search_chunk(
+    int64_t first, int64_t last, PairChunk *chunk,
+    const double *wrapped, const int32_t *wrap, const int32_t *atom_bin,
+    const int64_t *bin_start, const int32_t *bin_atoms, const double *sorted_positions,
+    const double *cell, const int32_t *periodic, const int32_t *nbins, const int32_t *reach,
+    double cutoff, bint self_interaction, bint want_shift, bint want_vector,
+    bint want_distance, int64_t *counts, long long *total_pairs, int64_t max_pairs,
+) noexcept nogil:
+    """Find the neighbours of centres first..last-1, appending them to `chunk`."""
+    cdef double cutoff2 = cutoff * cutoff
+    cdef int64_t i, m, p, bin_index, reported = 0
+    cdef int32_t j, b0, b1, b2, o0, o1, o2, n0, n1, n2, s0, s1, s2, status
+    cdef double xi, yi, zi, sx, sy, sz, dx, dy, dz, r2
+    cdef int width0 = 2 * reach[0] + 1, width1 = 2 * reach[1] + 1, width2 = 2 * reach[2] + 1
+    # Per-chunk scratch: for each direction and offset, the folded bin and its lattice shift.
+    cdef int32_t *folded = <int32_t *> malloc(2 * (width0 + width1 + width2) * sizeof(int32_t))
+    cdef int32_t *fold0
+    cdef int32_t *fold1
+    cdef int32_t *fold2
+    if folded == NULL:
+        return STATUS_NO_MEMORY
+    fold0 = folded
+    fold1 = fold0 + 2 * width0
+    fold2 = fold1 + 2 * width1
+    status = STATUS_OK
+    for i in range(first, last):
+        xi = wrapped[3 * i]
+        yi = wrapped[3 * i + 1]
+        zi = wrapped[3 * i + 2]
+        b0 = atom_bin[3 * i]
+        b1 = atom_bin[3 * i + 1]
+        b2 = atom_bin[3 * i + 2]
+        fold_offsets(b0, reach[0], nbins[0], periodic[0], fold0)
+        fold_offsets(b1, reach[1], nbins[1], periodic[1], fold1)
+        fold_offsets(b2, reach[2], nbins[2], periodic[2], fold2)
+        p = chunk.n
+        for o0 in range(width0):
+            n0 = fold0[2 * o0]
+            if n0 < 0:
+                continue
+            s0 = fold0[2 * o0 + 1]
+            for o1 in range(width1):
+                n1 = fold1[2 * o1]
+                if n1 < 0:
+                    continue
+                s1 = fold1[2 * o1 + 1]
+                for o2 in range(width2):
+                    n2 = fold2[2 * o2]
+                    if n2 < 0:
+                        continue
+                    s2 = fold2[2 * o2 + 1]
+                    sx = s0 * cell[0] + s1 * cell[3] + s2 * cell[6] - xi
+                    sy = s0 * cell[1] + s1 * cell[4] + s2 * cell[7] - yi
+                    sz = s0 * cell[2] + s1 * cell[5] + s2 * cell[8] - zi
+                    bin_index = (<int64_t> n0 * nbins[1] + n1) * nbins[2] + n2
+                    if chunk.n + (bin_start[bin_index + 1] - bin_start[bin_index]) > chunk.capacity:
+                        status = reserve(chunk, chunk.n + bin_start[bin_index + 1]
+                                         - bin_start[bin_index], want_shift, want_vector,
+                                         want_distance)
+                        if status != STATUS_OK:
+                            free(folded)
+                            return status
+                    for m in range(bin_start[bin_index], bin_start[bin_index + 1]):
+                        dx = sorted_positions[3 * m] + sx
+                        dy = sorted_positions[3 * m + 1] + sy
+                        dz = sorted_positions[3 * m + 2] + sz
+                        r2 = dx * dx + dy * dy + dz * dz
+                        if r2 >= cutoff2:
+                            continue
+                        j = bin_atoms[m]
+                        if j == i and s0 == 0 and s1 == 0 and s2 == 0 and not self_interaction:
+                            continue
+                        chunk.j[chunk.n] = j
+                        if want_shift:
+                            # shift against the caller's (unwrapped) positions
+                            chunk.shift[3 * chunk.n] = s0 + wrap[3 * i] - wrap[3 * j]
+                            chunk.shift[3 * chunk.n + 1] = s1 + wrap[3 * i + 1] - wrap[3 * j + 1]
+                            chunk.shift[3 * chunk.n + 2] = s2 + wrap[3 * i + 2] - wrap[3 * j + 2]
+                        if want_vector:
+                            chunk.vector[3 * chunk.n] = dx
+                            chunk.vector[3 * chunk.n + 1] = dy
+                            chunk.vector[3 * chunk.n + 2] = dz
+                        if want_distance:
+                            chunk.distance[chunk.n] = r2
+                        chunk.n += 1
+        counts[i] = chunk.n - p
+        # Tell the other threads how many pairs exist so far, so a runaway cutoff stops early.
+        if chunk.n - reported > 65536 or i == last - 1:
+            if fastpot_atomic_add(total_pairs, chunk.n - reported) > max_pairs:
+                free(folded)
+                return STATUS_TOO_MANY_PAIRS
+            reported = chunk.n
+    free(folded)
+    return STATUS_OK
+
+
+cdef inline void fold_offsets(int32_t centre_bin, int32_t reach, int32_t nbins, int32_t periodic,
+                              int32_t *out) noexcept nogil:
+    """For offsets -reach..reach around centre_bin: (folded bin or -1, lattice shift)."""
+    cdef int32_t o, b, s
+    for o in range(-reach, reach + 1):
+        b = centre_bin + o
+        if periodic:
+            s = floor_div(b, nbins)
+            b -= s * nbins
+        else:
+            s = 0
+            if b < 0 or b >= nbins:
+                b = -1
+        out[2 * (o + reach)] = b
+        out[2 * (o + reach) + 1] = s
+
+
+def search(double[:, ::1] positions, double[:, ::1] cell, double[:, ::1] to_frame,
+           double[::1] frame_origin, double[::1] frame_extent, int32_t[::1] periodic,
+           int32_t[::1] nbins, int32_t[::1] reach, double cutoff, bint self_interaction,
+           bint want_shift, bint want_vector, bint want_distance, int64_t max_pairs,
+           int n_threads):
+    """Run the search. Returns (offsets, j, shift, vector, distance, status); arrays not
+    asked for are None. `to_frame` maps Cartesian rows to frame coordinates (r @ to_frame);
+    frame coordinate a of an atom becomes bin floor((s_a - origin_a) / extent_a * nbins_a)."""
+    cdef int64_t n_atoms = positions.shape[0]
+    cdef int64_t n_bins = <int64_t> nbins[0] * nbins[1] * nbins[2]
+    cdef int64_t i, m, a, b, n_chunks, c, total
+    cdef double s
+    cdef int status = STATUS_OK
+    cdef long long total_pairs = 0
+
+    wrapped_arr = np.empty((n_atoms, 3), dtype=np.float64)
+    wrap_arr = np.zeros((n_atoms, 3), dtype=np.int32)
+    atom_bin_arr = np.empty((n_atoms, 3), dtype=np.int32)
+    bin_start_arr = np.zeros(n_bins + 1, dtype=np.int64)
+    bin_atoms_arr = np.empty(n_atoms, dtype=np.int32)
+    sorted_arr = np.empty((n_atoms, 3), dtype=np.float64)
+    counts_arr = np.zeros(n_atoms, dtype=np.int64)
+    cdef double[:, ::1] wrapped = wrapped_arr
+    cdef int32_t[:, ::1] wrap = wrap_arr
+    cdef int32_t[:, ::1] atom_bin = atom_bin_arr
+    cdef int64_t[::1] bin_start = bin_start_arr
+    cdef int32_t[::1] bin_atoms = bin_atoms_arr
+    cdef double[:, ::1] sorted_positions = sorted_arr
+    cdef int64_t[::1] counts = counts_arr
+    cdef int64_t[::1] fill
+    cdef int32_t w, bin_coord
+    cdef int64_t linear
+
+    with nogil:
+        # 1. wrap periodic directions, bin every atom
+        for i in range(n_atoms):
+            for a in range(3):
+                wrapped[i, a] = positions[i, a]
+            for a in range(3):
+                s = (positions[i, 0] * to_frame[0, a] + positions[i, 1] * to_frame[1, a]
+                     + positions[i, 2] * to_frame[2, a])
+                if periodic[a]:
+                    w = <int32_t> floor(s)
+                    s -= w
+                    wrap[i, a] = w
+                    for b in range(3):
+                        wrapped[i, b] -= w * cell[a, b]
+                bin_coord = <int32_t> floor((s - frame_origin[a]) / frame_extent[a] * nbins[a])
+                if bin_coord < 0:
+                    bin_coord = 0
+                if bin_coord >= nbins[a]:
+                    bin_coord = nbins[a] - 1
+                atom_bin[i, a] = bin_coord
+            linear = (<int64_t> atom_bin[i, 0] * nbins[1] + atom_bin[i, 1]) * nbins[2] + atom_bin[i, 2]
+            bin_start[linear + 1] += 1
+        # 2. counting sort into bins, positions copied in bin order
+        for b in range(n_bins):
+            bin_start[b + 1] += bin_start[b]
+    fill_arr = bin_start_arr[:-1].copy()
+    fill = fill_arr
+    with nogil:
+        for i in range(n_atoms):
+            linear = (<int64_t> atom_bin[i, 0] * nbins[1] + atom_bin[i, 1]) * nbins[2] + atom_bin[i, 2]
+            m = fill[linear]
+            fill[linear] += 1
+            bin_atoms[m] = <int32_t> i
+            for a in range(3):
+                sorted_positions[m, a] = wrapped[i, a]
+
+    # 3. search, chunk by chunk
+    n_chunks = (n_atoms + CHUNK - 1) // CHUNK
+    cdef PairChunk *chunks = <PairChunk *> malloc(max(n_chunks, 1) * sizeof(PairChunk))
+    if chunks == NULL:
+        raise MemoryError("neighbour search: cannot allocate chunk table")
+    chunk_status_arr = np.zeros(max(n_chunks, 1), dtype=np.int32)
+    cdef int32_t[::1] chunk_status = chunk_status_arr
+    for c in range(n_chunks):
+        chunks[c].n = 0
+        chunks[c].capacity = 0
+        chunks[c].j = NULL
+        chunks[c].shift = NULL
+        chunks[c].vector = NULL
+        chunks[c].distance = NULL
+    try:
+        for c in prange(n_chunks, nogil=True, schedule="dynamic", num_threads=n_threads):
+            chunk_status[c] = search_chunk(
+                c * CHUNK, min((c + 1) * CHUNK, n_atoms), &chunks[c],
+                &wrapped[0, 0], &wrap[0, 0], &atom_bin[0, 0], &bin_start[0], &bin_atoms[0],
+                &sorted_positions[0, 0], &cell[0, 0], &periodic[0], &nbins[0], &reach[0],
+                cutoff, self_interaction, want_shift, want_vector, want_distance,
+                &counts[0], &total_pairs, max_pairs)
+        for c in range(n_chunks):
+            if chunk_status[c] != STATUS_OK:
+                status = chunk_status[c]
+                if status == STATUS_NO_MEMORY:
+                    break
+        if status != STATUS_OK:
+            return None, None, None, None, None, status
+
+        # 4. concatenate chunk buffers in chunk order
+        offsets_arr = np.zeros(n_atoms + 1, dtype=np.int64)
+        np.cumsum(counts_arr, out=offsets_arr[1:])
+        total = offsets_arr[n_atoms]
+        j_arr = np.empty(total, dtype=np.int32)
+        shift_arr = np.empty((total, 3), dtype=np.int32) if want_shift else None
+        vector_arr = np.empty((total, 3), dtype=np.float64) if want_vector else None
+        distance_arr = np.empty(total, dtype=np.float64) if want_distance else None
+        _concatenate(chunks, n_chunks, offsets_arr, j_arr, shift_arr, vector_arr, distance_arr,
+                     n_threads)
+        if want_distance:
+            np.sqrt(distance_arr, out=distance_arr)
+        return offsets_arr, j_arr, shift_arr, vector_arr, distance_arr, STATUS_OK
+    finally:
+        for c in range(n_chunks):
+            free(chunks[c].j)
+            free(chunks[c].shift)
+            free(chunks[c].vector)
+            free(chunks[c].distance)
+        free(chunks)
+
+
+cdef _concatenate(PairChunk *chunks, int64_t n_chunks, int64_t[::1] offsets, int32_t[::1] j,
+                  shift_arr, vector_arr, distance_arr, int n_threads):
+    cdef int32_t *shift = NULL
+    cdef double *vector = NULL
+    cdef double *distance = NULL
+    cdef int32_t[:, ::1] shift_view
+    cdef double[:, ::1] vector_view
+    cdef double[::1] distance_view
+    cdef int64_t c, start, n
+    if j.shape[0] == 0:
+        return
+    if shift_arr is not None:
+        shift_view = shift_arr
+        shift = &shift_view[0, 0]
+    if vector_arr is not None:
+        vector_view = vector_arr
+        vector = &vector_view[0, 0]
+    if distance_arr is not None:
+        distance_view = distance_arr
+        distance = &distance_view[0]
+    for c in prange(n_chunks, nogil=True, schedule="static", num_threads=n_threads):
+        start = offsets[c * CHUNK]
+        n = chunks[c].n
+        if n == 0:
+            continue
+        memcpy(&j[start], chunks[c].j, n * sizeof(int32_t))
+        if shift != NULL:
+            memcpy(&shift[3 * start], chunks[c].shift, 3 * n * sizeof(int32_t))
+        if vector != NULL:
+            memcpy(&vector[3 * start], chunks[c].vector, 3 * n * sizeof(double))
+        if distance != NULL:
+            memcpy(&distance[start], chunks[c].distance, n * sizeof(double))
+
+
+def refresh_vectors(double[:, ::1] positions, double[:, ::1] cell, int64_t[::1] offsets,
+                    int32_t[::1] j, int32_t[:, ::1] shift, double[:, ::1] vector,
+                    double[::1] distance, int n_threads):
+    """Recompute vectors and distances of a fixed pair list for new positions/cell
+    (the Verlet-list update: no search)."""
+    cdef int64_t n_atoms = positions.shape[0]
+    cdef int64_t i, p, jj
+    cdef double dx, dy, dz
+    for i in prange(n_atoms, nogil=True, schedule="static", num_threads=n_threads):
+        for p in range(offsets[i], offsets[i + 1]):
+            jj = j[p]
+            dx = (positions[jj, 0] - positions[i, 0] + shift[p, 0] * cell[0, 0]
+                  + shift[p, 1] * cell[1, 0] + shift[p, 2] * cell[2, 0])
+            dy = (positions[jj, 1] - positions[i, 1] + shift[p, 0] * cell[0, 1]
+                  + shift[p, 1] * cell[1, 1] + shift[p, 2] * cell[2, 1])
+            dz = (positions[jj, 2] - positions[i, 2] + shift[p, 0] * cell[0, 2]
+                  + shift[p, 1] * cell[1, 2] + shift[p, 2] * cell[2, 2])
+            vector[p, 0] = dx
+            vector[p, 1] = dy
+            vector[p, 2] = dz
+            distance[p] = sqrt(dx * dx + dy * dy + dz * dz)

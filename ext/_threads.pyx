@@ -1,0 +1,12 @@
+"""What the compiled kernels know about OpenMP."""
+from _omp cimport FASTPOT_HAVE_OPENMP, omp_get_max_threads
+
+
+def openmp_enabled():
+    """True when the kernels were compiled with OpenMP."""
+    return bool(FASTPOT_HAVE_OPENMP)
+
+
+def max_threads():
+    """OpenMP's default team size (honours OMP_NUM_THREADS); 1 without OpenMP."""
+    return omp_get_max_threads()

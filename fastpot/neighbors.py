@@ -1,0 +1,299 @@
+"""Neighbour search: an O(N) cell list for any cell shape and periodicity.
+
+``neighbor_list`` is a drop-in for ``ase.neighborlist.neighbor_list`` (letters ``i j d D S``);
+``NeighborList`` is the reusable CSR object that the descriptor, force and MD kernels consume,
+with a Verlet skin so that moving atoms rarely trigger a new search.
+"""
+import os
+
+import numpy as np
+
+from fastpot import _neighbors
+from fastpot._threading import resolve_threads
+from fastpot._validate import non_negative_number, positive_number, structure_arrays
+
+# Bytes the list holds per pair: j (4), shift (12), vector (24), distance (8).
+BYTES_PER_PAIR = 48
+# A search visiting more (atom, periodic image of a bin) combinations than this is refused:
+# it comes from a cutoff many times longer than the cell and would run for minutes or hours.
+MAX_BIN_VISITS = 2_000_000_000
+
+
+def _default_max_pairs():
+    """Half the machine's memory, in pairs."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        memory = 16 * 2**30
+    return max(memory // 2 // BYTES_PER_PAIR, 1_000_000)
+
+
+def _binning_frame(cell, pbc):
+    """Rows spanning space: the periodic lattice vectors, completed by unit vectors
+    orthogonal to them for the non-periodic directions."""
+    frame = np.zeros((3, 3))
+    periodic = np.flatnonzero(pbc)
+    free = np.flatnonzero(~pbc)
+    lengths = np.linalg.norm(cell, axis=1)
+    for a in periodic:
+        if lengths[a] == 0.0:
+            raise ValueError(f"cell vector {a} is zero but direction {a} is periodic")
+        frame[a] = cell[a]
+    if len(periodic) == 3:
+        volume = abs(np.linalg.det(cell))
+        if volume <= 1e-12 * np.prod(lengths):
+            raise ValueError(f"cell is singular (volume {volume:.3g}) but all directions are periodic")
+    elif len(periodic) == 2:
+        normal = np.cross(cell[periodic[0]], cell[periodic[1]])
+        area = np.linalg.norm(normal)
+        if area <= 1e-12 * lengths[periodic[0]] * lengths[periodic[1]]:
+            raise ValueError(f"periodic cell vectors {periodic[0]} and {periodic[1]} are parallel")
+        frame[free[0]] = normal / area
+    elif len(periodic) == 1:
+        axis = cell[periodic[0]] / lengths[periodic[0]]
+        helper = np.eye(3)[np.argmin(np.abs(axis))]
+        u = helper - helper.dot(axis) * axis
+        u /= np.linalg.norm(u)
+        frame[free[0]] = u
+        frame[free[1]] = np.cross(axis, u)
+    else:
+        frame = np.eye(3)
+    return frame
+
+
+def _plan_bins(positions, frame, pbc, cutoff, n_atoms):
+    """Bin counts and search reach per direction, plus the frame origin/extent."""
+    to_frame = np.linalg.inv(frame)
+    # distance between the planes s_a = const and s_a + 1
+    heights = 1.0 / np.linalg.norm(to_frame, axis=0)
+    origin = np.zeros(3)
+    extent = np.ones(3)
+    if n_atoms and not pbc.all():
+        scaled = positions @ to_frame
+        low, high = scaled.min(axis=0), scaled.max(axis=0)
+        for a in np.flatnonzero(~pbc):
+            origin[a] = low[a]
+            extent[a] = max(high[a] - low[a], 1e-300)
+            heights[a] = extent[a]  # free frame vectors have unit length
+    # Bins a little wider than the cutoff: one bin of reach in each direction suffices.
+    nbins = np.maximum(1, np.floor(heights / (cutoff * (1.0 + 1e-10)))).astype(np.int64)
+    nbins[~pbc & (extent <= 1e-300)] = 1
+    # Never more bins than atoms (a molecule in a huge box must not allocate gigabytes).
+    limit = max(n_atoms, 1)
+    while np.prod(nbins) > limit:
+        nbins = np.maximum(1, (nbins * (limit / np.prod(nbins)) ** (1.0 / 3.0)).astype(np.int64))
+    reach = np.ceil(cutoff * nbins / heights * (1.0 + 1e-10)).astype(np.int64)
+    # without periodicity a single bin holds every atom: nothing to reach for
+    reach[~pbc] = np.minimum(reach[~pbc], nbins[~pbc] - 1)
+    return to_frame, origin, extent, heights, nbins, reach
+
+
+class NeighborList:
+    """Full neighbour list in CSR layout, reusable as atoms move.
+
+    After ``build``, the neighbours of atom ``i`` are the entries
+    ``offsets[i]:offsets[i + 1]`` of ``neighbors`` (atom index j), ``shifts`` (integer lattice
+    shift S), ``vectors`` (D = r_j - r_i + S @ cell) and ``distances`` (|D|), exactly as ASE's
+    ``neighbor_list("ijSDd")`` defines them. Every pair appears in both directions.
+
+    With ``skin > 0`` the list holds every pair closer than ``cutoff + skin`` and ``update``
+    only recomputes vectors and distances until some atom has moved far enough that a pair
+    might have entered the cutoff unseen; then it searches again. Consumers must therefore
+    test ``distances < cutoff`` themselves (the symmetry-function kernels do).
+
+    Parameters
+    ----------
+    cutoff : float
+        Cutoff radius (same length unit as the positions), > 0.
+    skin : float
+        Verlet skin added to the cutoff, >= 0.
+    self_interaction : bool
+        Include each atom as its own neighbour at zero shift (ASE's option).
+    n_threads : int or None
+        OpenMP threads (None: OMP_NUM_THREADS or all cores).
+    max_pairs : int or None
+        Refuse (ValueError) to hold more pairs than this; default half the machine's memory.
+    """
+
+    def __init__(self, cutoff, skin=0.0, self_interaction=False, n_threads=None, max_pairs=None):
+        self.cutoff = positive_number(cutoff, "cutoff")
+        self.skin = non_negative_number(skin, "skin")
+        self.self_interaction = bool(self_interaction)
+        self.n_threads = n_threads
+        resolve_threads(n_threads)  # fail early on a bad value
+        self.max_pairs = _default_max_pairs() if max_pairs is None else int(max_pairs)
+        self.n_builds = 0
+        self.offsets = None
+        self.neighbors = None
+        self.shifts = None
+        self.vectors = None
+        self.distances = None
+        self._positions = None
+        self._cell = None
+        self._pbc = None
+
+    # -- building and updating -------------------------------------------------------------
+    def build(self, atoms=None, *, positions=None, cell=None, pbc=None):
+        """Search from scratch. Give an ASE Atoms object or raw arrays. Returns self."""
+        positions, cell, pbc = structure_arrays(atoms, positions, cell, pbc)
+        result = _search(positions, cell, pbc, self.cutoff + self.skin, self.self_interaction,
+                         want_shift=True, want_vector=True, want_distance=True,
+                         max_pairs=self.max_pairs, n_threads=resolve_threads(self.n_threads))
+        self.offsets, self.neighbors, self.shifts, self.vectors, self.distances = result
+        self._positions = positions.copy()
+        self._cell = cell.copy()
+        self._pbc = pbc.copy()
+        self.n_builds += 1
+        return self
+
+    def update(self, atoms=None, *, positions=None, cell=None, pbc=None):
+        """Bring the list up to date with new positions (and cell).
+
+        Returns True if a new search was needed, False if the stored pairs were reused
+        (vectors and distances are recomputed either way).
+        """
+        positions, cell, pbc = structure_arrays(atoms, positions, cell, pbc)
+        if self._needs_search(positions, cell, pbc):
+            self.build(positions=positions, cell=cell, pbc=pbc)
+            return True
+        _neighbors.refresh_vectors(positions, cell, self.offsets, self.neighbors, self.shifts,
+                                   self.vectors, self.distances,
+                                   resolve_threads(self.n_threads))
+        return False
+
+    def _needs_search(self, positions, cell, pbc):
+        if self.offsets is None or positions.shape != self._positions.shape:
+            return True
+        if not np.array_equal(pbc, self._pbc):
+            return True
+        if not np.array_equal(cell[pbc], self._cell[pbc]):
+            # A strained cell moves pairs too; bound that move by the strain (fully periodic
+            # cells), otherwise search again.
+            if not pbc.all():
+                return True
+            strain_move = ((self.cutoff + self.skin) * np.linalg.norm(np.linalg.inv(self._cell), 2)
+                           * np.linalg.norm(cell - self._cell, 2))
+        else:
+            strain_move = 0.0
+        if self.skin == 0.0:
+            return True
+        # Positions relative to the cell that carries them: a homogeneous strain is not a move.
+        if strain_move > 0.0:
+            scaled_old = self._positions @ np.linalg.inv(self._cell)
+            moved = (positions @ np.linalg.inv(cell) - scaled_old) @ cell
+        else:
+            moved = positions - self._positions
+        largest = np.sqrt((moved**2).sum(axis=1).max()) if len(moved) else 0.0
+        return 2.0 * largest + strain_move > self.skin
+
+    # -- views ------------------------------------------------------------------------------
+    @property
+    def n_atoms(self):
+        return 0 if self.offsets is None else len(self.offsets) - 1
+
+    @property
+    def n_pairs(self):
+        return 0 if self.offsets is None else int(self.offsets[-1])
+
+    @property
+    def counts(self):
+        """Number of neighbours of each atom."""
+        return np.diff(self.offsets)
+
+    @property
+    def centers(self):
+        """Centre atom i of every entry (ASE's ``i``)."""
+        return np.repeat(np.arange(self.n_atoms, dtype=np.int32), self.counts)
+
+    @property
+    def nbytes(self):
+        """Memory held by the list, in bytes."""
+        if self.offsets is None:
+            return 0
+        return sum(a.nbytes for a in (self.offsets, self.neighbors, self.shifts, self.vectors,
+                                      self.distances))
+
+    def __repr__(self):
+        return (f"NeighborList(cutoff={self.cutoff}, skin={self.skin}, n_atoms={self.n_atoms}, "
+                f"n_pairs={self.n_pairs})")
+
+
+def _search(positions, cell, pbc, cutoff, self_interaction, *, want_shift, want_vector,
+            want_distance, max_pairs, n_threads):
+    """Validated arrays in, (offsets, j, shift, vector, distance) out."""
+    n_atoms = len(positions)
+    if n_atoms == 0:
+        return (np.zeros(1, np.int64), np.zeros(0, np.int32),
+                np.zeros((0, 3), np.int32) if want_shift else None,
+                np.zeros((0, 3)) if want_vector else None,
+                np.zeros(0) if want_distance else None)
+    frame = _binning_frame(cell, pbc)
+    to_frame, origin, extent, heights, nbins, reach = _plan_bins(positions, frame, pbc, cutoff,
+                                                                 n_atoms)
+    images = int(np.prod(2 * reach + 1))
+    if n_atoms * images > MAX_BIN_VISITS:
+        shortest = float(heights[pbc].min()) if pbc.any() else float("nan")
+        raise ValueError(
+            f"cutoff {cutoff:g} is {cutoff / shortest:.3g} times the shortest cell height "
+            f"({shortest:.3g}): the search would visit {images} periodic images of each bin "
+            f"for each of {n_atoms} atoms. Use a larger cell or a shorter cutoff.")
+    lattice = np.where(pbc[:, None], cell, 0.0)
+    offsets, j, shift, vector, distance, status = _neighbors.search(
+        positions, np.ascontiguousarray(lattice), np.ascontiguousarray(to_frame), origin, extent,
+        pbc.astype(np.int32), nbins.astype(np.int32), reach.astype(np.int32), cutoff,
+        self_interaction, want_shift, want_vector, want_distance, max_pairs, n_threads)
+    if status == 1:
+        raise MemoryError("neighbour search ran out of memory")
+    if status == 2:
+        raise ValueError(
+            f"the neighbour list would hold more than max_pairs={max_pairs} pairs "
+            f"(~{max_pairs * BYTES_PER_PAIR / 2**30:.1f} GiB) for {n_atoms} atoms with cutoff "
+            f"{cutoff:g}: the cutoff is too long for this density, or atoms overlap")
+    return offsets, j, shift, vector, distance
+
+
+_LETTERS = "ijdDS"
+
+
+def neighbor_list(quantities, atoms=None, cutoff=None, self_interaction=False, n_threads=None,
+                  *, positions=None, cell=None, pbc=None, max_pairs=None):
+    """ASE-compatible neighbour list: ``neighbor_list("ijdDS", atoms, cutoff)``.
+
+    Returns one array per letter, in the order asked (a single array for a single letter):
+    ``i`` centre atom, ``j`` neighbour atom, ``d`` distance, ``D`` vector r_j - r_i + S @ cell,
+    ``S`` integer cell shift. Entries are sorted by ``i``; both directions of every pair are
+    present. Instead of ``atoms`` you may pass ``positions``, ``cell`` and ``pbc`` arrays.
+    """
+    if not isinstance(quantities, str) or not quantities:
+        raise TypeError(f"quantities must be a string of the letters {_LETTERS!r}, got {quantities!r}")
+    unknown = sorted(set(quantities) - set(_LETTERS))
+    if unknown:
+        raise ValueError(f"unknown quantity letter(s) {''.join(unknown)!r}; "
+                         f"supported: {_LETTERS!r}")
+    if cutoff is None:
+        raise TypeError("cutoff is required")
+    if np.ndim(cutoff) != 0 or isinstance(cutoff, dict):
+        raise TypeError("cutoff must be a single number (per-atom or per-pair cutoffs are not "
+                        "supported)")
+    cutoff = positive_number(cutoff, "cutoff")
+    positions, cell, pbc = structure_arrays(atoms, positions, cell, pbc)
+    offsets, j, shift, vector, distance = _search(
+        positions, cell, pbc, cutoff, bool(self_interaction),
+        want_shift="S" in quantities, want_vector="D" in quantities,
+        want_distance="d" in quantities,
+        max_pairs=_default_max_pairs() if max_pairs is None else int(max_pairs),
+        n_threads=resolve_threads(n_threads))
+    arrays = {}
+    for letter in quantities:
+        if letter == "i":
+            arrays["i"] = np.repeat(np.arange(len(positions), dtype=np.int32), np.diff(offsets))
+        elif letter == "j":
+            arrays["j"] = j
+        elif letter == "d":
+            arrays["d"] = distance
+        elif letter == "D":
+            arrays["D"] = vector
+        else:
+            arrays["S"] = shift
+    result = tuple(arrays[letter] for letter in quantities)
+    return result[0] if len(result) == 1 else result
