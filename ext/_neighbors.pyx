@@ -87,29 +87,46 @@ cdef inline int floor_div(int a, int b) noexcept nogil:
 
 
 cdef int search_chunk(
-    int64_t first, int64_t last, PairChunk *chunk,
-    const double *wrapped, const int32_t *wrap, const int32_t *atom_bin,
+    int64_t first, int64_t last, PairChunk *chunk, const double *positions,
+    const double *wrapped, const int32_t *wrap, const int32_t *atom_bin, const double *bin_coord,
+    const double *bin_width, double metric_floor,
     const int64_t *bin_start, const int32_t *bin_atoms, const double *sorted_positions,
+    const double *sorted_original, const int32_t *sorted_wrap,
     const double *cell, const int32_t *periodic, const int32_t *nbins, const int32_t *reach,
     double cutoff, bint self_interaction, bint want_shift, bint want_vector,
     bint want_distance, int64_t *counts, long long *total_pairs, int64_t max_pairs,
 ) noexcept nogil:
     """Find the neighbours of centres first..last-1, appending them to `chunk`."""
     cdef double cutoff2 = cutoff * cutoff
+    # candidates are screened on wrapped positions with a little slack, then decided exactly
+    cdef double loose_cutoff2 = cutoff2 * (1.0 + 1e-8)
     cdef int64_t i, m, p, bin_index, reported = 0
-    cdef int32_t j, b0, b1, b2, o0, o1, o2, n0, n1, n2, s0, s1, s2, status
+    cdef int32_t j, b0, b1, b2, o0, o1, o2, n0, n1, n2, s0, s1, s2, t0, t1, t2, status
     cdef double xi, yi, zi, sx, sy, sz, dx, dy, dz, r2
     cdef int width0 = 2 * reach[0] + 1, width1 = 2 * reach[1] + 1, width2 = 2 * reach[2] + 1
-    # Per-chunk scratch: for each direction and offset, the folded bin and its lattice shift.
+    # Per-chunk scratch: for each direction and offset, the folded bin and its lattice shift,
+    # and the squared gap between the centre atom and that bin along the direction.
     cdef int32_t *folded = <int32_t *> malloc(2 * (width0 + width1 + width2) * sizeof(int32_t))
+    cdef double *gaps = <double *> malloc((width0 + width1 + width2) * sizeof(double))
     cdef int32_t *fold0
     cdef int32_t *fold1
     cdef int32_t *fold2
-    if folded == NULL:
+    cdef double *gap0
+    cdef double *gap1
+    cdef double *gap2
+    cdef double gap01, prune2
+    if folded == NULL or gaps == NULL:
+        free(folded)
+        free(gaps)
         return STATUS_NO_MEMORY
     fold0 = folded
     fold1 = fold0 + 2 * width0
     fold2 = fold1 + 2 * width1
+    gap0 = gaps
+    gap1 = gap0 + width0
+    gap2 = gap1 + width1
+    # A bin whose lower bound on the distance exceeds this cannot hold a neighbour.
+    prune2 = loose_cutoff2 / metric_floor
     status = STATUS_OK
     for i in range(first, last):
         xi = wrapped[3 * i]
@@ -118,23 +135,27 @@ cdef int search_chunk(
         b0 = atom_bin[3 * i]
         b1 = atom_bin[3 * i + 1]
         b2 = atom_bin[3 * i + 2]
-        fold_offsets(b0, reach[0], nbins[0], periodic[0], fold0)
-        fold_offsets(b1, reach[1], nbins[1], periodic[1], fold1)
-        fold_offsets(b2, reach[2], nbins[2], periodic[2], fold2)
+        fold_offsets(b0, bin_coord[3 * i], bin_width[0], reach[0], nbins[0], periodic[0],
+                     fold0, gap0)
+        fold_offsets(b1, bin_coord[3 * i + 1], bin_width[1], reach[1], nbins[1], periodic[1],
+                     fold1, gap1)
+        fold_offsets(b2, bin_coord[3 * i + 2], bin_width[2], reach[2], nbins[2], periodic[2],
+                     fold2, gap2)
         p = chunk.n
         for o0 in range(width0):
             n0 = fold0[2 * o0]
-            if n0 < 0:
+            if n0 < 0 or gap0[o0] > prune2:
                 continue
             s0 = fold0[2 * o0 + 1]
             for o1 in range(width1):
                 n1 = fold1[2 * o1]
-                if n1 < 0:
+                gap01 = gap0[o0] + gap1[o1]
+                if n1 < 0 or gap01 > prune2:
                     continue
                 s1 = fold1[2 * o1 + 1]
                 for o2 in range(width2):
                     n2 = fold2[2 * o2]
-                    if n2 < 0:
+                    if n2 < 0 or gap01 + gap2[o2] > prune2:
                         continue
                     s2 = fold2[2 * o2 + 1]
                     sx = s0 * cell[0] + s1 * cell[3] + s2 * cell[6] - xi
@@ -147,23 +168,37 @@ cdef int search_chunk(
                                          want_distance)
                         if status != STATUS_OK:
                             free(folded)
+                            free(gaps)
                             return status
                     for m in range(bin_start[bin_index], bin_start[bin_index + 1]):
                         dx = sorted_positions[3 * m] + sx
                         dy = sorted_positions[3 * m + 1] + sy
                         dz = sorted_positions[3 * m + 2] + sz
                         r2 = dx * dx + dy * dy + dz * dz
-                        if r2 >= cutoff2:
+                        if r2 >= loose_cutoff2:
                             continue
                         j = bin_atoms[m]
                         if j == i and s0 == 0 and s1 == 0 and s2 == 0 and not self_interaction:
                             continue
+                        # The shift against the caller's (unwrapped) positions, and the vector
+                        # recomputed from those: wrapping far from the origin costs digits.
+                        t0 = s0 + wrap[3 * i] - sorted_wrap[3 * m]
+                        t1 = s1 + wrap[3 * i + 1] - sorted_wrap[3 * m + 1]
+                        t2 = s2 + wrap[3 * i + 2] - sorted_wrap[3 * m + 2]
+                        dx = (sorted_original[3 * m] - positions[3 * i]
+                              + (t0 * cell[0] + t1 * cell[3] + t2 * cell[6]))
+                        dy = (sorted_original[3 * m + 1] - positions[3 * i + 1]
+                              + (t0 * cell[1] + t1 * cell[4] + t2 * cell[7]))
+                        dz = (sorted_original[3 * m + 2] - positions[3 * i + 2]
+                              + (t0 * cell[2] + t1 * cell[5] + t2 * cell[8]))
+                        r2 = dx * dx + dy * dy + dz * dz
+                        if r2 >= cutoff2:
+                            continue
                         chunk.j[chunk.n] = j
                         if want_shift:
-                            # shift against the caller's (unwrapped) positions
-                            chunk.shift[3 * chunk.n] = s0 + wrap[3 * i] - wrap[3 * j]
-                            chunk.shift[3 * chunk.n + 1] = s1 + wrap[3 * i + 1] - wrap[3 * j + 1]
-                            chunk.shift[3 * chunk.n + 2] = s2 + wrap[3 * i + 2] - wrap[3 * j + 2]
+                            chunk.shift[3 * chunk.n] = t0
+                            chunk.shift[3 * chunk.n + 1] = t1
+                            chunk.shift[3 * chunk.n + 2] = t2
                         if want_vector:
                             chunk.vector[3 * chunk.n] = dx
                             chunk.vector[3 * chunk.n + 1] = dy
@@ -176,18 +211,33 @@ cdef int search_chunk(
         if chunk.n - reported > 65536 or i == last - 1:
             if fastpot_atomic_add(total_pairs, chunk.n - reported) > max_pairs:
                 free(folded)
+                free(gaps)
                 return STATUS_TOO_MANY_PAIRS
             reported = chunk.n
     free(folded)
+    free(gaps)
     return STATUS_OK
 
 
-cdef inline void fold_offsets(int32_t centre_bin, int32_t reach, int32_t nbins, int32_t periodic,
-                              int32_t *out) noexcept nogil:
-    """For offsets -reach..reach around centre_bin: (folded bin or -1, lattice shift)."""
+cdef inline void fold_offsets(int32_t centre_bin, double coord, double width, int32_t reach,
+                              int32_t nbins, int32_t periodic, int32_t *out,
+                              double *gap2) noexcept nogil:
+    """For offsets -reach..reach around centre_bin: (folded bin or -1, lattice shift), and the
+    squared distance (in units where a bin is `width` long) from the atom at continuous bin
+    coordinate `coord` to that bin."""
     cdef int32_t o, b, s
+    cdef double gap
     for o in range(-reach, reach + 1):
         b = centre_bin + o
+        if o > 0:
+            gap = (b - coord) * width
+        elif o < 0:
+            gap = (coord - (b + 1)) * width
+        else:
+            gap = 0.0
+        if gap < 0.0:
+            gap = 0.0
+        gap2[o + reach] = gap * gap
         if periodic:
             s = floor_div(b, nbins)
             b -= s * nbins
@@ -201,12 +251,15 @@ cdef inline void fold_offsets(int32_t centre_bin, int32_t reach, int32_t nbins, 
 
 def search(double[:, ::1] positions, double[:, ::1] cell, double[:, ::1] to_frame,
            double[::1] frame_origin, double[::1] frame_extent, int32_t[::1] periodic,
-           int32_t[::1] nbins, int32_t[::1] reach, double cutoff, bint self_interaction,
+           int32_t[::1] nbins, int32_t[::1] reach, double[::1] bin_width, double metric_floor,
+           double cutoff, bint self_interaction,
            bint want_shift, bint want_vector, bint want_distance, int64_t max_pairs,
            int n_threads):
     """Run the search. Returns (offsets, j, shift, vector, distance, status); arrays not
     asked for are None. `to_frame` maps Cartesian rows to frame coordinates (r @ to_frame);
-    frame coordinate a of an atom becomes bin floor((s_a - origin_a) / extent_a * nbins_a)."""
+    frame coordinate a of an atom becomes bin floor((s_a - origin_a) / extent_a * nbins_a).
+    `bin_width` is each direction's bin width in a length unit u such that |r|^2 >=
+    metric_floor * |u|^2: it lets the search skip bins that lie wholly beyond the cutoff."""
     cdef int64_t n_atoms = positions.shape[0]
     cdef int64_t n_bins = <int64_t> nbins[0] * nbins[1] * nbins[2]
     cdef int64_t i, m, a, b, n_chunks, c, total
@@ -217,19 +270,26 @@ def search(double[:, ::1] positions, double[:, ::1] cell, double[:, ::1] to_fram
     wrapped_arr = np.empty((n_atoms, 3), dtype=np.float64)
     wrap_arr = np.zeros((n_atoms, 3), dtype=np.int32)
     atom_bin_arr = np.empty((n_atoms, 3), dtype=np.int32)
+    bin_coord_arr = np.empty((n_atoms, 3), dtype=np.float64)
     bin_start_arr = np.zeros(n_bins + 1, dtype=np.int64)
     bin_atoms_arr = np.empty(n_atoms, dtype=np.int32)
     sorted_arr = np.empty((n_atoms, 3), dtype=np.float64)
+    sorted_original_arr = np.empty((n_atoms, 3), dtype=np.float64)
+    sorted_wrap_arr = np.empty((n_atoms, 3), dtype=np.int32)
     counts_arr = np.zeros(n_atoms, dtype=np.int64)
     cdef double[:, ::1] wrapped = wrapped_arr
     cdef int32_t[:, ::1] wrap = wrap_arr
     cdef int32_t[:, ::1] atom_bin = atom_bin_arr
+    cdef double[:, ::1] bin_coord = bin_coord_arr
     cdef int64_t[::1] bin_start = bin_start_arr
     cdef int32_t[::1] bin_atoms = bin_atoms_arr
     cdef double[:, ::1] sorted_positions = sorted_arr
+    cdef double[:, ::1] sorted_original = sorted_original_arr
+    cdef int32_t[:, ::1] sorted_wrap = sorted_wrap_arr
     cdef int64_t[::1] counts = counts_arr
     cdef int64_t[::1] fill
-    cdef int32_t w, bin_coord
+    cdef int32_t w, b_a
+    cdef double q
     cdef int64_t linear
 
     with nogil:
@@ -246,12 +306,14 @@ def search(double[:, ::1] positions, double[:, ::1] cell, double[:, ::1] to_fram
                     wrap[i, a] = w
                     for b in range(3):
                         wrapped[i, b] -= w * cell[a, b]
-                bin_coord = <int32_t> floor((s - frame_origin[a]) / frame_extent[a] * nbins[a])
-                if bin_coord < 0:
-                    bin_coord = 0
-                if bin_coord >= nbins[a]:
-                    bin_coord = nbins[a] - 1
-                atom_bin[i, a] = bin_coord
+                q = (s - frame_origin[a]) / frame_extent[a] * nbins[a]
+                b_a = <int32_t> floor(q)
+                if b_a < 0:
+                    b_a = 0
+                if b_a >= nbins[a]:
+                    b_a = nbins[a] - 1
+                atom_bin[i, a] = b_a
+                bin_coord[i, a] = q
             linear = (<int64_t> atom_bin[i, 0] * nbins[1] + atom_bin[i, 1]) * nbins[2] + atom_bin[i, 2]
             bin_start[linear + 1] += 1
         # 2. counting sort into bins, positions copied in bin order
@@ -267,6 +329,8 @@ def search(double[:, ::1] positions, double[:, ::1] cell, double[:, ::1] to_fram
             bin_atoms[m] = <int32_t> i
             for a in range(3):
                 sorted_positions[m, a] = wrapped[i, a]
+                sorted_original[m, a] = positions[i, a]
+                sorted_wrap[m, a] = wrap[i, a]
 
     # 3. search, chunk by chunk
     n_chunks = (n_atoms + CHUNK - 1) // CHUNK
@@ -285,9 +349,10 @@ def search(double[:, ::1] positions, double[:, ::1] cell, double[:, ::1] to_fram
     try:
         for c in prange(n_chunks, nogil=True, schedule="dynamic", num_threads=n_threads):
             chunk_status[c] = search_chunk(
-                c * CHUNK, min((c + 1) * CHUNK, n_atoms), &chunks[c],
-                &wrapped[0, 0], &wrap[0, 0], &atom_bin[0, 0], &bin_start[0], &bin_atoms[0],
-                &sorted_positions[0, 0], &cell[0, 0], &periodic[0], &nbins[0], &reach[0],
+                c * CHUNK, min((c + 1) * CHUNK, n_atoms), &chunks[c], &positions[0, 0],
+                &wrapped[0, 0], &wrap[0, 0], &atom_bin[0, 0], &bin_coord[0, 0], &bin_width[0],
+                metric_floor, &bin_start[0], &bin_atoms[0],
+                &sorted_positions[0, 0], &sorted_original[0, 0], &sorted_wrap[0, 0], &cell[0, 0], &periodic[0], &nbins[0], &reach[0],
                 cutoff, self_interaction, want_shift, want_vector, want_distance,
                 &counts[0], &total_pairs, max_pairs)
         for c in range(n_chunks):

@@ -17,6 +17,7 @@ BYTES_PER_PAIR = 48
 # A search visiting more (atom, periodic image of a bin) combinations than this is refused:
 # it comes from a cutoff many times longer than the cell and would run for minutes or hours.
 MAX_BIN_VISITS = 2_000_000_000
+BINS_PER_CUTOFF = 1
 
 
 def _default_max_pairs():
@@ -76,14 +77,16 @@ def _plan_bins(positions, frame, pbc, cutoff, n_atoms):
             extent[a] = max(high[a] - low[a], 1e-300)
             heights[a] = extent[a]  # free frame vectors have unit length
     # Bins a little wider than the cutoff: one bin of reach in each direction suffices.
-    nbins = np.maximum(1, np.floor(heights / (cutoff * (1.0 + 1e-10)))).astype(np.int64)
+    nbins = np.maximum(1, np.floor(BINS_PER_CUTOFF * heights / (cutoff * (1.0 + 1e-10)))).astype(np.int64)
     nbins[~pbc & (extent <= 1e-300)] = 1
     # Never more bins than atoms (a molecule in a huge box must not allocate gigabytes).
     limit = max(n_atoms, 1)
     while np.prod(nbins) > limit:
         nbins = np.maximum(1, (nbins * (limit / np.prod(nbins)) ** (1.0 / 3.0)).astype(np.int64))
-    reach = np.ceil(cutoff * nbins / heights * (1.0 + 1e-10)).astype(np.int64)
-    # without periodicity a single bin holds every atom: nothing to reach for
+    reach = np.zeros(3, dtype=np.int64)
+    # along a non-periodic direction with a single bin there is nothing to reach for
+    searched = pbc | (nbins > 1)
+    reach[searched] = np.ceil(cutoff * nbins[searched] / heights[searched] * (1.0 + 1e-10))
     reach[~pbc] = np.minimum(reach[~pbc], nbins[~pbc] - 1)
     return to_frame, origin, extent, heights, nbins, reach
 
@@ -238,9 +241,16 @@ def _search(positions, cell, pbc, cutoff, self_interaction, *, want_shift, want_
             f"({shortest:.3g}): the search would visit {images} periodic images of each bin "
             f"for each of {n_atoms} atoms. Use a larger cell or a shorter cutoff.")
     lattice = np.where(pbc[:, None], cell, 0.0)
+    # Bin widths in a unit u (the height for periodic directions, frame length otherwise) and
+    # the floor of |r|^2 / |u|^2, so the kernel can bound an atom's distance to a bin.
+    scale = np.where(pbc, heights, 1.0)
+    bin_width = np.where(pbc, heights, extent) / nbins
+    u_to_r = frame / scale[:, None]
+    metric_floor = float(np.linalg.eigvalsh(u_to_r @ u_to_r.T).min()) * (1.0 - 1e-9)
     offsets, j, shift, vector, distance, status = _neighbors.search(
         positions, np.ascontiguousarray(lattice), np.ascontiguousarray(to_frame), origin, extent,
-        pbc.astype(np.int32), nbins.astype(np.int32), reach.astype(np.int32), cutoff,
+        pbc.astype(np.int32), nbins.astype(np.int32), reach.astype(np.int32),
+        np.ascontiguousarray(bin_width), metric_floor, cutoff,
         self_interaction, want_shift, want_vector, want_distance, max_pairs, n_threads)
     if status == 1:
         raise MemoryError("neighbour search ran out of memory")
