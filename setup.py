@@ -13,7 +13,7 @@ import tempfile
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_threads", "_neighbors"]
+KERNELS = ["_threads", "_neighbors", "_symmetry"]
 
 
 def compiler_has_openmp():

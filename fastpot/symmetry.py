@@ -1,0 +1,454 @@
+"""Atom-centred symmetry functions: definitions, n2p2 order, and the compute front-end.
+
+A ``SymmetryFunctions`` object holds, per central element, a list of radial (n2p2 type 2) and
+angular (type 3 narrow, type 9 wide) functions sharing one cutoff function. Functions are
+kept in n2p2's internal order (N2P2_FORMAT.md §3), which is the order of the columns of every
+array returned here and of the network inputs.
+"""
+from dataclasses import dataclass, replace
+
+import numpy as np
+from ase.data import atomic_numbers
+
+from fastpot import _symmetry
+from fastpot._threading import resolve_threads
+from fastpot.neighbors import NeighborList
+
+CUTOFF_TYPES = {"hard": 0, "cos": 1, "tanhu": 2, "tanh": 3, "exp": 4,
+                "poly1": 5, "poly2": 6, "poly3": 7, "poly4": 8}
+CUTOFF_NAMES = {number: name for name, number in CUTOFF_TYPES.items()}
+
+
+@dataclass(frozen=True)
+class Radial:
+    """n2p2 type 2: sum over neighbours j of element `neighbor` of exp(-eta (R - rs)^2) f_c(R)."""
+    center: str
+    neighbor: str
+    eta: float
+    rs: float
+    rc: float
+
+    kind = 2
+
+    def sort_key(self, index):
+        return (2, self.rc, self.eta, self.rs, index[self.neighbor])
+
+    def describe(self):
+        return (f"{self.center} type 2 neighbor {self.neighbor} eta={self.eta:g} "
+                f"rs={self.rs:g} rc={self.rc:g}")
+
+
+@dataclass(frozen=True)
+class Angular:
+    """n2p2 type 3 (narrow, ``wide=False``) or type 9 (wide): sum over neighbour pairs of
+    2^(1-zeta) (1 + lam cos theta)^zeta exp(-eta sum (R - rs)^2) prod f_c, where the narrow
+    form also includes the j-k distance in the exponent and the cutoff product."""
+    center: str
+    neighbor1: str
+    neighbor2: str
+    eta: float
+    lam: float
+    zeta: float
+    rc: float
+    rs: float = 0.0
+    wide: bool = False
+
+    @property
+    def kind(self):
+        return 9 if self.wide else 3
+
+    def sort_key(self, index):
+        return (self.kind, self.rc, self.eta, self.rs, self.zeta, self.lam,
+                index[self.neighbor1], index[self.neighbor2])
+
+    def describe(self):
+        return (f"{self.center} type {self.kind} neighbors {self.neighbor1} {self.neighbor2} "
+                f"eta={self.eta:g} lambda={self.lam:g} zeta={self.zeta:g} rc={self.rc:g} "
+                f"rs={self.rs:g}")
+
+
+def _cutoff_type_number(cutoff_type):
+    if isinstance(cutoff_type, str):
+        if cutoff_type not in CUTOFF_TYPES:
+            raise ValueError(f"unknown cutoff function {cutoff_type!r}; "
+                             f"choose from {', '.join(CUTOFF_TYPES)}")
+        return CUTOFF_TYPES[cutoff_type]
+    if isinstance(cutoff_type, (int, np.integer)) and not isinstance(cutoff_type, bool):
+        if int(cutoff_type) not in CUTOFF_NAMES:
+            raise ValueError(f"unknown cutoff type {cutoff_type}; n2p2 types 0-8 are supported")
+        return int(cutoff_type)
+    raise TypeError(f"cutoff_type must be a name or an n2p2 number, got {cutoff_type!r}")
+
+
+def _finite(value, what, where):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: {what} must be a number, got {value!r}") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{where}: {what} must be finite, got {value}")
+    return value
+
+
+class SymmetryFunctions:
+    """Symmetry-function definitions for a set of elements.
+
+    Parameters
+    ----------
+    elements : sequence of str
+        Chemical symbols; stored sorted by atomic number (n2p2's element order).
+    functions : sequence of Radial / Angular
+        Every function of every element. Lengths in Å, eta in 1/Å^2.
+    cutoff_type : str or int
+        One of ``hard cos tanhu tanh exp poly1 poly2 poly3 poly4`` or n2p2's number 0-8.
+    cutoff_alpha : float
+        Inner cutoff as a fraction of rc, in [0, 1) (ignored by tanhu and tanh, as in n2p2).
+    """
+
+    def __init__(self, elements, functions, cutoff_type="cos", cutoff_alpha=0.0):
+        elements = list(elements)
+        for symbol in elements:
+            if symbol not in atomic_numbers or symbol == "X":
+                raise ValueError(f"unknown element {symbol!r}")
+        if len(set(elements)) != len(elements) or not elements:
+            raise ValueError(f"elements must be distinct and not empty, got {elements}")
+        self.elements = tuple(sorted(elements, key=lambda s: atomic_numbers[s]))
+        self.index = {symbol: k for k, symbol in enumerate(self.elements)}
+        self.cutoff_type = _cutoff_type_number(cutoff_type)
+        alpha = _finite(cutoff_alpha, "cutoff alpha", "cutoff function")
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"cutoff alpha must be in [0, 1), got {alpha}")
+        self.cutoff_alpha = alpha
+        checked = [self._checked(f, number) for number, f in enumerate(functions)]
+        self.functions = {}
+        for symbol in self.elements:
+            own = [f for f in checked if f.center == symbol]
+            if not own:
+                raise ValueError(f"element {symbol} has no symmetry functions")
+            own.sort(key=lambda f: f.sort_key(self.index))
+            for a, b in zip(own, own[1:]):
+                if a == b:
+                    raise ValueError(f"symmetry function defined twice: {a.describe()}")
+            self.functions[symbol] = tuple(own)
+        self.cutoff = max(f.rc for fs in self.functions.values() for f in fs)
+        self._tables = None
+
+    def _checked(self, f, number):
+        where = f"symmetry function {number}"
+        if not isinstance(f, (Radial, Angular)):
+            raise TypeError(f"{where}: expected Radial or Angular, got {type(f).__name__}")
+        where = f"{where} ({f.describe()})"
+        names = [f.center, f.neighbor] if isinstance(f, Radial) else [f.center, f.neighbor1,
+                                                                      f.neighbor2]
+        for symbol in names:
+            if symbol not in self.index:
+                raise ValueError(f"{where}: element {symbol!r} is not one of {self.elements}")
+        eta = _finite(f.eta, "eta", where)
+        rc = _finite(f.rc, "rc", where)
+        rs = _finite(f.rs, "rs", where)
+        if eta < 0.0:
+            raise ValueError(f"{where}: eta must be >= 0, got {eta}")
+        if rc <= 0.0:
+            raise ValueError(f"{where}: rc must be > 0, got {rc}")
+        if isinstance(f, Radial):
+            return replace(f, eta=eta, rc=rc, rs=rs)
+        lam = _finite(f.lam, "lambda", where)
+        zeta = _finite(f.zeta, "zeta", where)
+        if lam not in (-1.0, 1.0):
+            raise ValueError(f"{where}: lambda must be +1 or -1, got {lam}")
+        if zeta < 1.0:
+            raise ValueError(f"{where}: zeta must be >= 1, got {zeta}")
+        n1, n2 = f.neighbor1, f.neighbor2
+        if self.index[n1] > self.index[n2]:
+            n1, n2 = n2, n1  # n2p2 stores the neighbour pair ordered by element index
+        return replace(f, neighbor1=n1, neighbor2=n2, eta=eta, rc=rc, rs=rs, lam=lam,
+                       zeta=zeta, wide=bool(f.wide))
+
+    # -- construction from n2p2 ---------------------------------------------------------------
+    @classmethod
+    def from_n2p2(cls, path, cflength=1.0):
+        """Read ``elements``, ``cutoff_type`` and ``symfunction_short`` from an n2p2
+        ``input.nn``. Lengths are divided by `cflength` (file length units per Å) and eta
+        multiplied by cflength^2, so that the result works in Å."""
+        from fastpot.n2p2 import InputNN
+        settings = path if isinstance(path, InputNN) else InputNN(path)
+        return cls._from_settings(settings, cflength)
+
+    @classmethod
+    def _from_settings(cls, settings, cflength=1.0):
+        from fastpot.n2p2 import N2P2FormatError, parse_integer, parse_number
+        cflength = float(cflength)
+        if not np.isfinite(cflength) or cflength <= 0.0:
+            raise ValueError(f"cflength must be a finite number > 0, got {cflength}")
+        path = settings.path
+        elements = settings.elements()
+        tokens = settings.tokens("cutoff_type")
+        line_no = settings.line_no("cutoff_type")
+        if not tokens:
+            raise N2P2FormatError(f"{path}:{line_no}: cutoff_type needs a value")
+        kind = parse_integer(tokens[0], path, line_no, "cutoff_type")
+        alpha = parse_number(tokens[1], path, line_no, "cutoff alpha") if len(tokens) > 1 else 0.0
+        try:
+            kind = _cutoff_type_number(kind)
+        except ValueError as error:
+            raise N2P2FormatError(f"{path}:{line_no}: {error}") from None
+        functions = []
+        for line_no, tokens in settings.lines("symfunction_short"):
+            functions.append(_parse_symfunction(tokens, path, line_no, cflength))
+        if not functions:
+            raise N2P2FormatError(f"{path}: no symfunction_short lines")
+        try:
+            return cls(elements, functions, cutoff_type=kind, cutoff_alpha=alpha)
+        except ValueError as error:
+            raise N2P2FormatError(f"{path}: {error}") from None
+
+    def to_n2p2_lines(self, cflength=1.0):
+        """``cutoff_type`` and ``symfunction_short`` lines in file units (lengths times
+        cflength), in n2p2 order."""
+        lines = [f"cutoff_type {self.cutoff_type} {self.cutoff_alpha!r}"]
+        for symbol in self.elements:
+            for f in self.functions[symbol]:
+                eta = f.eta / cflength**2
+                rs = f.rs * cflength
+                rc = f.rc * cflength
+                if isinstance(f, Radial):
+                    lines.append(f"symfunction_short {f.center} 2 {f.neighbor} {eta!r} {rs!r} "
+                                 f"{rc!r}")
+                else:
+                    lines.append(f"symfunction_short {f.center} {f.kind} {f.neighbor1} "
+                                 f"{f.neighbor2} {eta!r} {f.lam:+.0f} {f.zeta!r} {rc!r} {rs!r}")
+        return lines
+
+    # -- descriptions -------------------------------------------------------------------------
+    def n_functions(self, element):
+        return len(self.functions[element])
+
+    def __len__(self):
+        return sum(len(fs) for fs in self.functions.values())
+
+    def __repr__(self):
+        counts = ", ".join(f"{s}: {len(self.functions[s])}" for s in self.elements)
+        return (f"SymmetryFunctions({counts}; cutoff {CUTOFF_NAMES[self.cutoff_type]}, "
+                f"rc max {self.cutoff:g})")
+
+    def __eq__(self, other):
+        return (isinstance(other, SymmetryFunctions) and self.elements == other.elements
+                and self.cutoff_type == other.cutoff_type
+                and self.cutoff_alpha == other.cutoff_alpha and self.functions == other.functions)
+
+    # -- kernels ------------------------------------------------------------------------------
+    @property
+    def tables(self):
+        if self._tables is None:
+            self._tables = _build_tables(self)
+        return self._tables
+
+    def species(self, atoms):
+        """Element index of every atom (n2p2 element order); unknown elements are errors."""
+        numbers = np.asarray(atoms.numbers if hasattr(atoms, "numbers") else atoms)
+        lookup = np.full(max(int(numbers.max(initial=0)), max(atomic_numbers[s] for s in
+                                                                self.elements)) + 1, -1,
+                         dtype=np.int32)
+        for symbol, k in self.index.items():
+            lookup[atomic_numbers[symbol]] = k
+        if numbers.size and numbers.min() < 0:
+            raise ValueError("atomic numbers must be >= 0")
+        species = lookup[numbers]
+        bad = np.flatnonzero(species < 0)
+        if bad.size:
+            from ase.data import chemical_symbols
+            atom = int(bad[0])
+            raise ValueError(f"atom {atom} is {chemical_symbols[numbers[atom]]}, which has no "
+                             f"symmetry functions (elements: {', '.join(self.elements)}); "
+                             f"{bad.size} such atom(s)")
+        return species
+
+    def layout(self, species):
+        """Where each atom's row starts in the flat buffer (atoms grouped by element, in
+        input order within an element), the per-element blocks, and the buffer size."""
+        counts = np.bincount(species, minlength=len(self.elements))
+        widths = np.array([len(self.functions[s]) for s in self.elements])
+        block_start = np.concatenate([[0], np.cumsum(counts * widths)])
+        rank = np.zeros(len(species), dtype=np.int64)
+        for k in range(len(self.elements)):
+            members = np.flatnonzero(species == k)
+            rank[members] = np.arange(len(members))
+        row_start = block_start[species] + rank * widths[species]
+        return row_start.astype(np.int64), block_start, counts, widths
+
+    def neighbor_list(self, atoms, n_threads=None):
+        """A NeighborList of the largest cutoff, built for `atoms`."""
+        nl = NeighborList(self.cutoff, n_threads=n_threads).build(atoms)
+        _check_no_overlap(nl)
+        return nl
+
+    def compute(self, atoms, n_threads=None, neighbor_list=None):
+        """Unscaled symmetry functions: {symbol: (n_atoms_of_symbol, n_functions)} for every
+        element present, rows in input order, columns in n2p2 order."""
+        species = self.species(atoms)
+        nl = neighbor_list if neighbor_list is not None else self.neighbor_list(atoms, n_threads)
+        flat, row_start = self._values(species, nl, resolve_threads(n_threads))
+        return self._split(flat, species)
+
+    def _values(self, species, nl, n_threads):
+        row_start, block_start, _, _ = self.layout(species)
+        flat = np.zeros(block_start[-1])
+        _symmetry.values(self.tables, species, nl.offsets, nl.neighbors, nl.vectors,
+                         nl.distances, row_start, flat, n_threads)
+        return flat, row_start
+
+    def _split(self, flat, species):
+        _, block_start, counts, widths = self.layout(species)
+        return {symbol: flat[block_start[k]:block_start[k + 1]].reshape(counts[k], widths[k])
+                for k, symbol in enumerate(self.elements) if counts[k]}
+
+    def _flatten(self, per_element, species, name):
+        """The inverse of _split, with shape checks naming the element."""
+        _, block_start, counts, widths = self.layout(species)
+        flat = np.empty(block_start[-1])
+        unknown = set(per_element) - {self.elements[k] for k in range(len(self.elements))
+                                      if counts[k]}
+        if unknown:
+            raise ValueError(f"{name} has element(s) {sorted(unknown)} not in this structure")
+        for k, symbol in enumerate(self.elements):
+            if not counts[k]:
+                continue
+            if symbol not in per_element:
+                raise ValueError(f"{name} is missing element {symbol}")
+            block = np.asarray(per_element[symbol], dtype=np.float64)
+            expected = (int(counts[k]), int(widths[k]))
+            if block.shape != expected:
+                raise ValueError(f"{name}[{symbol!r}] must have shape {expected}, "
+                                 f"got {block.shape}")
+            if not np.isfinite(block).all():
+                raise ValueError(f"{name}[{symbol!r}] has non-finite values")
+            flat[block_start[k]:block_start[k + 1]] = block.ravel()
+        return flat
+
+    def backward(self, atoms, dEdG, n_threads=None, neighbor_list=None):
+        """Gradient of S = sum_i dEdG_i . G_i: returns (gradient (n_atoms, 3) with respect
+        to positions, strain derivative (3, 3), symmetric). With dEdG = dE/dG, forces are
+        -gradient and ASE's stress is strain_derivative / volume."""
+        species = self.species(atoms)
+        nl = neighbor_list if neighbor_list is not None else self.neighbor_list(atoms, n_threads)
+        weights = self._flatten(dEdG, species, "dEdG")
+        return self._backward(species, nl, weights, resolve_threads(n_threads))
+
+    def _backward(self, species, nl, weights, n_threads):
+        row_start, _, _, _ = self.layout(species)
+        grad_entry = np.zeros((nl.n_pairs, 3))
+        _symmetry.entry_gradients(self.tables, species, nl.offsets, nl.neighbors, nl.vectors,
+                                  nl.distances, row_start, weights, grad_entry, n_threads)
+        gradient = np.zeros((len(species), 3))
+        strain = np.zeros((3, 3))
+        _symmetry.gather_gradient(nl.offsets, nl.neighbors, nl.vectors, grad_entry, gradient,
+                                  strain)
+        return gradient, 0.5 * (strain + strain.T)
+
+    def compute_many(self, structures, n_threads=None):
+        """``compute`` for each structure of a sequence; a list of dicts."""
+        return [self.compute(atoms, n_threads=n_threads) for atoms in structures]
+
+
+def _check_no_overlap(nl):
+    if nl.n_pairs and nl.distances.min() < 1e-8:
+        p = int(np.argmin(nl.distances))
+        i = int(np.searchsorted(nl.offsets, p, side="right") - 1)
+        j = int(nl.neighbors[p])
+        raise ValueError(f"atoms {i} and {j} overlap (distance {nl.distances[p]:.3g}): "
+                         "symmetry functions are undefined there")
+
+
+def _parse_symfunction(tokens, path, line_no, cflength):
+    from fastpot.n2p2 import N2P2FormatError, parse_integer, parse_number
+    where = "symfunction_short"
+    if len(tokens) < 2:
+        raise N2P2FormatError(f"{path}:{line_no}: {where} needs a central element and a type")
+    kind = parse_integer(tokens[1], path, line_no, "symmetry function type")
+    number = lambda k, what: parse_number(tokens[k], path, line_no, what)  # noqa: E731
+    if kind == 2:
+        if len(tokens) != 6:
+            raise N2P2FormatError(f"{path}:{line_no}: type 2 needs 'ec 2 e1 eta rs rc' "
+                                  f"(6 fields), got {len(tokens)}")
+        return Radial(tokens[0], tokens[2], number(3, "eta") * cflength**2,
+                      number(4, "rs") / cflength, number(5, "rc") / cflength)
+    if kind in (3, 9):
+        if len(tokens) not in (8, 9):
+            raise N2P2FormatError(f"{path}:{line_no}: type {kind} needs 'ec {kind} e1 e2 eta "
+                                  f"lambda zeta rc [rs]' (8 or 9 fields), got {len(tokens)}")
+        rs = number(8, "rs") / cflength if len(tokens) == 9 else 0.0
+        return Angular(tokens[0], tokens[2], tokens[3], number(4, "eta") * cflength**2,
+                       number(5, "lambda"), number(6, "zeta"), number(7, "rc") / cflength, rs,
+                       wide=(kind == 9))
+    raise N2P2FormatError(f"{path}:{line_no}: symmetry function type {kind} is not supported "
+                          "(supported: 2, 3, 9)")
+
+
+def _build_tables(sf):
+    """Flatten the definitions into the CSR tables the kernels read (see ext/_symmetry.pyx)."""
+    n = len(sf.elements)
+    rc_max = np.zeros(n)
+    angular_rc_max = np.zeros(n)
+    radial = {}      # (centre, neighbour) -> list of (eta, rs, rc, col)
+    factors = []     # per centre: list of distinct (eta, rs, rc)
+    groups = {}      # (centre, a, b) -> {(wide, factor): [(lam, zeta, col)]}
+    for e, symbol in enumerate(sf.elements):
+        own_factors = []
+        for col, f in enumerate(sf.functions[symbol]):
+            rc_max[e] = max(rc_max[e], f.rc)
+            if isinstance(f, Radial):
+                radial.setdefault((e, sf.index[f.neighbor]), []).append((f.eta, f.rs, f.rc, col))
+                continue
+            angular_rc_max[e] = max(angular_rc_max[e], f.rc)
+            # n2p2 applies rs to angular functions only when rs > 0
+            key = (f.eta, max(f.rs, 0.0), f.rc)
+            if key not in own_factors:
+                own_factors.append(key)
+            pair = (e, sf.index[f.neighbor1], sf.index[f.neighbor2])
+            groups.setdefault(pair, {}).setdefault((f.wide, own_factors.index(key)), []).append(
+                (f.lam, f.zeta, col))
+        factors.append(own_factors)
+
+    radial_offsets = [0]
+    radial_rows = []
+    for e in range(n):
+        for en in range(n):
+            radial_rows.extend(radial.get((e, en), []))
+            radial_offsets.append(len(radial_rows))
+    radial_rows = np.array(radial_rows, dtype=np.float64).reshape(-1, 4)
+
+    factor_offsets = np.concatenate([[0], np.cumsum([len(fs) for fs in factors])])
+    factor_rows = np.array([row for fs in factors for row in fs], dtype=np.float64).reshape(-1, 3)
+
+    group_offsets = [0]
+    group_wide, group_factor, member_offsets, members = [], [], [0], []
+    for e in range(n):
+        for a in range(n):
+            for b in range(n):
+                for (wide, factor), own in sorted(groups.get((e, a, b), {}).items()):
+                    group_wide.append(int(wide))
+                    group_factor.append(factor)
+                    members.extend(own)
+                    member_offsets.append(len(members))
+                group_offsets.append(len(group_wide))
+    members = np.array(members, dtype=np.float64).reshape(-1, 3)
+    zeta = members[:, 1]
+    integral = (zeta == np.round(zeta)) & (zeta <= 64)
+    arrays = {
+        "rc_max": rc_max, "angular_rc_max": angular_rc_max,
+        "radial_offsets": np.array(radial_offsets, dtype=np.int64),
+        "radial_eta": radial_rows[:, 0], "radial_rs": radial_rows[:, 1],
+        "radial_rc": radial_rows[:, 2], "radial_col": radial_rows[:, 3].astype(np.int32),
+        "factor_offsets": factor_offsets.astype(np.int64),
+        "factor_eta": factor_rows[:, 0], "factor_rs": factor_rows[:, 1],
+        "factor_rc": factor_rows[:, 2],
+        "group_offsets": np.array(group_offsets, dtype=np.int64),
+        "group_wide": np.array(group_wide, dtype=np.int32),
+        "group_factor": np.array(group_factor, dtype=np.int32),
+        "member_offsets": np.array(member_offsets, dtype=np.int64),
+        "member_lambda": members[:, 0], "member_zeta": zeta,
+        "member_prefactor": 2.0 ** (1.0 - zeta),
+        "member_izeta": np.where(integral, zeta, -1).astype(np.int32),
+        "member_col": members[:, 2].astype(np.int32),
+    }
+    return _symmetry.KernelTables(n, sf.cutoff_type, sf.cutoff_alpha, arrays)
