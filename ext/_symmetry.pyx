@@ -13,13 +13,12 @@ The backward pass never forms dG/dR: per pair it folds the members' weights into
 (d/dcos, d/dR_j, d/dR_k, d/dR_jk) and writes one gradient vector per neighbour entry.
 Each centre atom writes only its own outputs, so results do not depend on the thread count.
 """
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memset
 from libc.math cimport exp, sqrt, pow
 from libc.stdint cimport int32_t, int64_t
 from cython.parallel cimport prange, parallel
 
-from _cutoff cimport cutoff_value
 
 import numpy as np
 
@@ -50,34 +49,71 @@ cdef struct Tables:
     const int32_t *member_col
 
 
+cdef extern from "_simd.h" nogil:
+    void fp_cutoff_block(int kind, int m, const double *r, double rc, double alpha, double *f,
+                         double *df)
+    void fp_gaussian_times(int m, const double *r, double eta, double rs, const double *f,
+                           const double *df, double *g, double *dg)
+    void fp_gaussian_cutoff_block(int kind, int m, const double *r, double eta, double rs,
+                                  double rc, double alpha, double *g, double *dg)
+    double fp_sum(int m, const double *x)
+    double fp_angular_sum(int m, const double *cosv, const double *w, double lam, double zeta,
+                          int izeta)
+    void fp_angular_weights(int m, const double *cosv, double lam, double zeta, int izeta,
+                            double cz, double *Q, double *Qc)
+    void fp_angular_accumulate(int m, double Aj, double dAj, const double *Ak, const double *dAk,
+                               const double *B, const double *dB, const double *Q,
+                               const double *Qc, double *Sc, double *Sj, double *Sk,
+                               double *Sjk)
+    void fp_angular_scatter(int m, double Rj, double Xj, double Yj, double Zj, const double *Rk,
+                            const double *Xk, const double *Yk, const double *Zk,
+                            const double *cosv, const double *Rjk, const double *Sc,
+                            const double *Sj, const double *Sk, const double *Sjk, double *gj,
+                            double *gkx, double *gky, double *gkz)
+
+
+cdef enum:
+    N_ROWS = 16  # per-pair work rows in the scratch (see Scratch)
+
+
 cdef struct Scratch:
     int64_t capacity
     int max_factors
+    int n_elements
+    # neighbours of the current centre, sorted by element: block b is start[b]..start[b+1]
     double *R
-    double *D
-    int32_t *element
+    double *X
+    double *Y
+    double *Z
     int64_t *entry
+    int64_t *start
+    # angular factors A[f * nn + n] and their R-derivatives
     double *A
     double *dA
+    # rows of length capacity for the pair loop and the local gradient
+    double *rows
 
 
-cdef Scratch *scratch_new(int64_t capacity, int max_factors) noexcept nogil:
+cdef Scratch *scratch_new(int64_t capacity, int max_factors, int n_elements) noexcept nogil:
     """Per-thread work arrays for centres with up to `capacity` neighbour entries."""
-    cdef Scratch *s = <Scratch *> malloc(sizeof(Scratch))
+    cdef Scratch *s = <Scratch *> calloc(1, sizeof(Scratch))
     if s == NULL:
         return NULL
     s.capacity = capacity if capacity > 0 else 1
     s.max_factors = max_factors if max_factors > 0 else 1
-    s.R = <double *> malloc(s.capacity * sizeof(double))
-    s.D = <double *> malloc(3 * s.capacity * sizeof(double))
-    s.element = <int32_t *> malloc(s.capacity * sizeof(int32_t))
+    s.n_elements = n_elements
+    s.R = <double *> malloc(4 * s.capacity * sizeof(double))
     s.entry = <int64_t *> malloc(s.capacity * sizeof(int64_t))
-    s.A = <double *> malloc(s.capacity * s.max_factors * sizeof(double))
-    s.dA = <double *> malloc(s.capacity * s.max_factors * sizeof(double))
-    if (s.R == NULL or s.D == NULL or s.element == NULL or s.entry == NULL or s.A == NULL
-            or s.dA == NULL):
+    s.start = <int64_t *> malloc((n_elements + 2) * sizeof(int64_t))
+    s.A = <double *> malloc(2 * s.capacity * s.max_factors * sizeof(double))
+    s.rows = <double *> malloc(N_ROWS * s.capacity * sizeof(double))
+    if s.R == NULL or s.entry == NULL or s.start == NULL or s.A == NULL or s.rows == NULL:
         scratch_delete(s)
         return NULL
+    s.X = s.R + s.capacity
+    s.Y = s.X + s.capacity
+    s.Z = s.Y + s.capacity
+    s.dA = s.A + s.capacity * s.max_factors
     return s
 
 
@@ -85,70 +121,58 @@ cdef void scratch_delete(Scratch *s) noexcept nogil:
     if s == NULL:
         return
     free(s.R)
-    free(s.D)
-    free(s.element)
     free(s.entry)
+    free(s.start)
     free(s.A)
-    free(s.dA)
+    free(s.rows)
     free(s)
-
-
-cdef inline double int_power(double x, int n) noexcept nogil:
-    """x^n by repeated multiplication (n2p2 does the same for integer zeta)."""
-    cdef double result = 1.0
-    cdef int k
-    for k in range(n):
-        result *= x
-    return result
-
-
-cdef inline double zeta_power(double P, double zeta, int izeta) noexcept nogil:
-    if izeta >= 0:
-        return int_power(P, izeta)
-    return pow(P, zeta)
-
-
-cdef inline double gaussian_factor(double R, double eta, double rs, double rc, int cutoff_type,
-                                   double alpha, double *derivative) noexcept nogil:
-    """exp(-eta (R - rs)^2) f_c(R) and its R-derivative."""
-    cdef double dfc, x, g
-    cdef double fc = cutoff_value(cutoff_type, R, rc, alpha, &dfc)
-    if fc == 0.0:
-        derivative[0] = 0.0
-        return 0.0
-    x = R - rs
-    g = exp(-eta * x * x)
-    derivative[0] = g * (dfc - 2.0 * eta * x * fc)
-    return g * fc
 
 
 cdef int64_t gather(int64_t i, double radius, const Tables *t, Scratch *s,
                     const int32_t *species, const int64_t *offsets, const int32_t *neighbors,
                     const double *vectors, const double *distances) noexcept nogil:
-    """Copy the entries of centre i closer than `radius` into the scratch arrays."""
-    cdef int64_t p, n = 0
+    """Copy the entries of centre i closer than `radius` into the scratch arrays, grouped by
+    neighbour element (input order within an element); returns how many."""
+    cdef int64_t p, n, b
+    cdef int n_el = t.n_elements
+    for b in range(n_el + 2):
+        s.start[b] = 0
     for p in range(offsets[i], offsets[i + 1]):
-        if distances[p] < radius and distances[p] > 0.0:
+        if distances[p] < radius:
+            s.start[species[neighbors[p]] + 2] += 1
+    for b in range(2, n_el + 2):
+        s.start[b] += s.start[b - 1]
+    # start[b + 1] is now where element b begins; filling advances it to where b ends
+    for p in range(offsets[i], offsets[i + 1]):
+        if distances[p] < radius:
+            b = species[neighbors[p]] + 1
+            n = s.start[b]
+            s.start[b] += 1
             s.R[n] = distances[p]
-            s.D[3 * n] = vectors[3 * p]
-            s.D[3 * n + 1] = vectors[3 * p + 1]
-            s.D[3 * n + 2] = vectors[3 * p + 2]
-            s.element[n] = species[neighbors[p]]
+            s.X[n] = vectors[3 * p]
+            s.Y[n] = vectors[3 * p + 1]
+            s.Z[n] = vectors[3 * p + 2]
             s.entry[n] = p
-            n += 1
-    return n
+    return s.start[n_el]
 
 
-cdef void fill_factors(int e, int64_t nn, const Tables *t, Scratch *s) noexcept nogil:
-    """A[n, f] and dA/dR[n, f] for the angular factors of centre element e."""
-    cdef int64_t f0 = t.factor_offsets[e]
-    cdef int64_t F = t.factor_offsets[e + 1] - f0
-    cdef int64_t n, f
-    for n in range(nn):
-        for f in range(F):
-            s.A[n * F + f] = gaussian_factor(s.R[n], t.factor_eta[f0 + f], t.factor_rs[f0 + f],
-                                             t.factor_rc[f0 + f], t.cutoff_type, t.alpha,
-                                             &s.dA[n * F + f])
+cdef inline bint pair_geometry(Scratch *s, int64_t j, int64_t k0, int64_t m, bint need_rjk,
+                               double *cosv, double *rjk) noexcept nogil:
+    """cos(theta_jk) and, if asked, R_jk for the neighbours k0..k0+m-1 of neighbour j."""
+    cdef int64_t k, kk
+    cdef double xj = s.X[j], yj = s.Y[j], zj = s.Z[j], inv_rj = 1.0 / s.R[j]
+    cdef double dx, dy, dz
+    for k in range(m):
+        kk = k0 + k
+        cosv[k] = (xj * s.X[kk] + yj * s.Y[kk] + zj * s.Z[kk]) * inv_rj / s.R[kk]
+    if need_rjk:
+        for k in range(m):
+            kk = k0 + k
+            dx = s.X[kk] - xj
+            dy = s.Y[kk] - yj
+            dz = s.Z[kk] - zj
+            rjk[k] = sqrt(dx * dx + dy * dy + dz * dz)
+    return True
 
 
 cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
@@ -159,63 +183,77 @@ cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *s
     cdef int n_el = t.n_elements
     cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, offsets, neighbors, vectors,
                              distances)
-    cdef int64_t n, q, j, k, g, m, base, F, f
-    cdef int a, b
-    cdef double R, x, fc, dfc, W, B, dB, cosine, Rjk, P, dx, dy, dz, rc_ang
-    # radial
-    for n in range(nn):
-        R = s.R[n]
-        base = e * n_el + s.element[n]
+    cdef int64_t cap = s.capacity
+    cdef double *cosv = s.rows
+    cdef double *rjk = s.rows + cap
+    cdef double *W = s.rows + 2 * cap
+    cdef double *fcjk = s.rows + 3 * cap
+    cdef double *tmp = s.rows + 4 * cap
+    cdef int64_t n, q, j, k, g, m, base, F, f, f0, k0, b, el_j
+    cdef int lo, hi
+    cdef bint need_rjk
+    cdef double Aj, rc_ang, fc_rc
+    # radial: per neighbour element block, one vector loop per function
+    for b in range(n_el):
+        k0 = s.start[b]
+        m = s.start[b + 1] - k0
+        if m == 0:
+            continue
+        base = e * n_el + b
         for q in range(t.radial_offsets[base], t.radial_offsets[base + 1]):
-            if R < t.radial_rc[q]:
-                fc = cutoff_value(t.cutoff_type, R, t.radial_rc[q], t.alpha, &dfc)
-                x = R - t.radial_rs[q]
-                G[t.radial_col[q]] += exp(-t.radial_eta[q] * x * x) * fc
+            fp_gaussian_cutoff_block(t.cutoff_type, m, &s.R[k0], t.radial_eta[q],
+                                     t.radial_rs[q], t.radial_rc[q], t.alpha, tmp, NULL)
+            G[t.radial_col[q]] += fp_sum(m, tmp)
     # angular
-    F = t.factor_offsets[e + 1] - t.factor_offsets[e]
-    if F == 0:
+    f0 = t.factor_offsets[e]
+    F = t.factor_offsets[e + 1] - f0
+    if F == 0 or nn < 2:
         return
-    fill_factors(e, nn, t, s)
+    for f in range(F):
+        fp_gaussian_cutoff_block(t.cutoff_type, nn, s.R, t.factor_eta[f0 + f],
+                                 t.factor_rs[f0 + f], t.factor_rc[f0 + f], t.alpha,
+                                 &s.A[f * nn], NULL)
     rc_ang = t.angular_rc_max[e]
+    el_j = 0
     for j in range(nn):
+        while j >= s.start[el_j + 1]:
+            el_j += 1
         if s.R[j] >= rc_ang:
             continue
-        for k in range(j + 1, nn):
-            if s.R[k] >= rc_ang:
+        for b in range(el_j, n_el):
+            k0 = s.start[b] if s.start[b] > j + 1 else j + 1
+            m = s.start[b + 1] - k0
+            if m <= 0:
                 continue
-            a = s.element[j]
-            b = s.element[k]
-            if a > b:
-                a, b = b, a
-            base = (e * n_el + a) * n_el + b
+            lo = el_j
+            hi = b
+            base = (e * n_el + lo) * n_el + hi
             if t.group_offsets[base] == t.group_offsets[base + 1]:
                 continue
-            cosine = (s.D[3 * j] * s.D[3 * k] + s.D[3 * j + 1] * s.D[3 * k + 1]
-                      + s.D[3 * j + 2] * s.D[3 * k + 2]) / (s.R[j] * s.R[k])
-            Rjk = -1.0
+            need_rjk = False
+            for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
+                if not t.group_wide[g]:
+                    need_rjk = True
+            pair_geometry(s, j, k0, m, need_rjk, cosv, rjk)
+            fc_rc = -1.0
             for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
                 f = t.group_factor[g]
-                W = s.A[j * F + f] * s.A[k * F + f]
-                if W == 0.0:
+                Aj = s.A[f * nn + j]
+                if Aj == 0.0:
                     continue
+                for k in range(m):
+                    W[k] = Aj * s.A[f * nn + k0 + k]
                 if not t.group_wide[g]:
-                    if Rjk < 0.0:
-                        dx = s.D[3 * k] - s.D[3 * j]
-                        dy = s.D[3 * k + 1] - s.D[3 * j + 1]
-                        dz = s.D[3 * k + 2] - s.D[3 * j + 2]
-                        Rjk = sqrt(dx * dx + dy * dy + dz * dz)
-                    f += t.factor_offsets[e]
-                    B = gaussian_factor(Rjk, t.factor_eta[f], t.factor_rs[f], t.factor_rc[f],
-                                        t.cutoff_type, t.alpha, &dB)
-                    W = W * B
-                    if W == 0.0:
-                        continue
-                for m in range(t.member_offsets[g], t.member_offsets[g + 1]):
-                    P = 1.0 + t.member_lambda[m] * cosine
-                    if P <= 0.0:
-                        continue
-                    G[t.member_col[m]] += (t.member_prefactor[m] * W
-                                           * zeta_power(P, t.member_zeta[m], t.member_izeta[m]))
+                    if t.factor_rc[f0 + f] != fc_rc:  # cutoff of R_jk, shared by equal rc
+                        fc_rc = t.factor_rc[f0 + f]
+                        fp_cutoff_block(t.cutoff_type, m, rjk, fc_rc, t.alpha, fcjk, NULL)
+                    fp_gaussian_times(m, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fcjk,
+                                      NULL, tmp, NULL)
+                    for k in range(m):
+                        W[k] *= tmp[k]
+                for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
+                    G[t.member_col[q]] += t.member_prefactor[q] * fp_angular_sum(
+                        m, cosv, W, t.member_lambda[q], t.member_zeta[q], t.member_izeta[q])
 
 
 cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
@@ -223,118 +261,144 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
                           const double *vectors, const double *distances, const double *c,
                           double *grad_entry) noexcept nogil:
     """Gradient of S_i = sum_s c_s G_is with respect to each entry vector D_n of centre i,
-    written to grad_entry[3 * entry]. `c` is centre i's row of dE/dG."""
+    written to grad_entry[3 * entry]. `c` is centre i's row of dE/dG.
+
+    Per pair (j, k) the members' weights are folded into four scalars, the derivatives of S_i
+    with respect to cos(theta), R_j, R_k and R_jk, before any vector is touched."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
     cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, offsets, neighbors, vectors,
                              distances)
-    cdef int64_t n, q, j, k, g, m, base, F, f, fg
-    cdef int a, b
-    cdef double R, x, fc, dfc, ex, acc, W, B, dB, cosine, Rjk, P, Pz1, dx, dy, dz, rc_ang
-    cdef double Q, Qc, Sc, Sj, Sk, Sjk, Aj, Ak, cz, inv_jk, inv_j2, inv_k2, tj, tk
-    cdef double *gj
-    cdef double *gk
-    # radial: d/dD_n = sum_s c_s dG_s/dR_n * D_n / R_n
+    cdef int64_t cap = s.capacity
+    cdef double *cosv = s.rows
+    cdef double *rjk = s.rows + cap
+    cdef double *fcjk = s.rows + 2 * cap
+    cdef double *dfcjk = s.rows + 3 * cap
+    cdef double *B = s.rows + 4 * cap
+    cdef double *dB = s.rows + 5 * cap
+    cdef double *Q = s.rows + 6 * cap
+    cdef double *Qc = s.rows + 7 * cap
+    cdef double *Sc = s.rows + 8 * cap
+    cdef double *Sj = s.rows + 9 * cap
+    cdef double *Sk = s.rows + 10 * cap
+    cdef double *Sjk = s.rows + 11 * cap
+    cdef double *gx = s.rows + 12 * cap
+    cdef double *gy = s.rows + 13 * cap
+    cdef double *gz = s.rows + 14 * cap
+    cdef double *acc = s.rows + 15 * cap
+    cdef double *tmp = s.A  # radial scratch: the factors are filled after the radial part
+    cdef double *dtmp = s.dA
+    cdef int64_t n, q, j, k, g, m, base, F, f, f0, k0, b, el_j
+    cdef bint need_rjk, any_member
+    cdef double Aj, dAj, rc_ang, fc_rc, cz, gj[3]
     for n in range(nn):
-        R = s.R[n]
-        base = e * n_el + s.element[n]
-        acc = 0.0
-        for q in range(t.radial_offsets[base], t.radial_offsets[base + 1]):
-            if R < t.radial_rc[q]:
-                fc = cutoff_value(t.cutoff_type, R, t.radial_rc[q], t.alpha, &dfc)
-                x = R - t.radial_rs[q]
-                ex = exp(-t.radial_eta[q] * x * x)
-                acc += c[t.radial_col[q]] * ex * (dfc - 2.0 * t.radial_eta[q] * x * fc)
-        if acc != 0.0:
-            gj = &grad_entry[3 * s.entry[n]]
-            acc /= R
-            gj[0] += acc * s.D[3 * n]
-            gj[1] += acc * s.D[3 * n + 1]
-            gj[2] += acc * s.D[3 * n + 2]
-    # angular
-    F = t.factor_offsets[e + 1] - t.factor_offsets[e]
-    if F == 0:
-        return
-    fill_factors(e, nn, t, s)
-    rc_ang = t.angular_rc_max[e]
-    for j in range(nn):
-        if s.R[j] >= rc_ang:
+        gx[n] = 0.0
+        gy[n] = 0.0
+        gz[n] = 0.0
+    # radial: dS/dD_n = (sum_s c_s dG_s/dR_n) D_n / R_n
+    for b in range(n_el):
+        k0 = s.start[b]
+        m = s.start[b + 1] - k0
+        if m == 0:
             continue
-        for k in range(j + 1, nn):
-            if s.R[k] >= rc_ang:
+        base = e * n_el + b
+        if t.radial_offsets[base] == t.radial_offsets[base + 1]:
+            continue
+        for k in range(m):
+            acc[k] = 0.0
+        for q in range(t.radial_offsets[base], t.radial_offsets[base + 1]):
+            cz = c[t.radial_col[q]]
+            if cz == 0.0:
                 continue
-            a = s.element[j]
-            b = s.element[k]
-            if a > b:
-                a, b = b, a
-            base = (e * n_el + a) * n_el + b
-            if t.group_offsets[base] == t.group_offsets[base + 1]:
+            fp_gaussian_cutoff_block(t.cutoff_type, m, &s.R[k0], t.radial_eta[q],
+                                     t.radial_rs[q], t.radial_rc[q], t.alpha, tmp, dtmp)
+            for k in range(m):
+                acc[k] += cz * dtmp[k]
+        for k in range(m):
+            n = k0 + k
+            acc[k] /= s.R[n]
+            gx[n] += acc[k] * s.X[n]
+            gy[n] += acc[k] * s.Y[n]
+            gz[n] += acc[k] * s.Z[n]
+    # angular
+    f0 = t.factor_offsets[e]
+    F = t.factor_offsets[e + 1] - f0
+    if F > 0 and nn >= 2:
+        for f in range(F):
+            fp_gaussian_cutoff_block(t.cutoff_type, nn, s.R, t.factor_eta[f0 + f],
+                                     t.factor_rs[f0 + f], t.factor_rc[f0 + f], t.alpha,
+                                     &s.A[f * nn], &s.dA[f * nn])
+        rc_ang = t.angular_rc_max[e]
+        el_j = 0
+        for j in range(nn):
+            while j >= s.start[el_j + 1]:
+                el_j += 1
+            if s.R[j] >= rc_ang:
                 continue
-            cosine = (s.D[3 * j] * s.D[3 * k] + s.D[3 * j + 1] * s.D[3 * k + 1]
-                      + s.D[3 * j + 2] * s.D[3 * k + 2]) / (s.R[j] * s.R[k])
-            Rjk = -1.0
-            Sc = 0.0
-            Sj = 0.0
-            Sk = 0.0
-            Sjk = 0.0
-            for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
-                f = t.group_factor[g]
-                Aj = s.A[j * F + f]
-                Ak = s.A[k * F + f]
-                if Aj == 0.0 or Ak == 0.0:
+            for b in range(el_j, n_el):
+                k0 = s.start[b] if s.start[b] > j + 1 else j + 1
+                m = s.start[b + 1] - k0
+                if m <= 0:
                     continue
-                if t.group_wide[g]:
-                    B = 1.0
-                    dB = 0.0
-                else:
-                    if Rjk < 0.0:
-                        dx = s.D[3 * k] - s.D[3 * j]
-                        dy = s.D[3 * k + 1] - s.D[3 * j + 1]
-                        dz = s.D[3 * k + 2] - s.D[3 * j + 2]
-                        Rjk = sqrt(dx * dx + dy * dy + dz * dz)
-                    fg = f + t.factor_offsets[e]
-                    B = gaussian_factor(Rjk, t.factor_eta[fg], t.factor_rs[fg], t.factor_rc[fg],
-                                        t.cutoff_type, t.alpha, &dB)
-                    if B == 0.0:
+                base = (e * n_el + el_j) * n_el + b
+                if t.group_offsets[base] == t.group_offsets[base + 1]:
+                    continue
+                need_rjk = False
+                for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
+                    if not t.group_wide[g]:
+                        need_rjk = True
+                pair_geometry(s, j, k0, m, need_rjk, cosv, rjk)
+                for k in range(m):
+                    Sc[k] = 0.0
+                    Sj[k] = 0.0
+                    Sk[k] = 0.0
+                    Sjk[k] = 0.0
+                fc_rc = -1.0
+                for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
+                    f = t.group_factor[g]
+                    Aj = s.A[f * nn + j]
+                    if Aj == 0.0:
                         continue
-                Q = 0.0
-                Qc = 0.0
-                for m in range(t.member_offsets[g], t.member_offsets[g + 1]):
-                    cz = c[t.member_col[m]]
-                    if cz == 0.0:
+                    dAj = s.dA[f * nn + j]
+                    any_member = False
+                    for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
+                        cz = c[t.member_col[q]] * t.member_prefactor[q]
+                        if cz == 0.0:
+                            continue
+                        if not any_member:
+                            for k in range(m):
+                                Q[k] = 0.0
+                                Qc[k] = 0.0
+                            any_member = True
+                        fp_angular_weights(m, cosv, t.member_lambda[q], t.member_zeta[q],
+                                           t.member_izeta[q], cz, Q, Qc)
+                    if not any_member:
                         continue
-                    P = 1.0 + t.member_lambda[m] * cosine
-                    if P <= 0.0:
-                        continue
-                    if t.member_izeta[m] >= 0:
-                        Pz1 = int_power(P, t.member_izeta[m] - 1)
+                    if t.group_wide[g]:
+                        fp_angular_accumulate(m, Aj, dAj, &s.A[f * nn + k0], &s.dA[f * nn + k0],
+                                              NULL, NULL, Q, Qc, Sc, Sj, Sk, Sjk)
                     else:
-                        Pz1 = pow(P, t.member_zeta[m] - 1.0)
-                    cz = cz * t.member_prefactor[m]
-                    Q += cz * Pz1 * P
-                    Qc += cz * t.member_zeta[m] * t.member_lambda[m] * Pz1
-                W = Aj * Ak * B
-                Sc += Qc * W
-                Sj += Q * s.dA[j * F + f] * Ak * B
-                Sk += Q * Aj * s.dA[k * F + f] * B
-                Sjk += Q * Aj * Ak * dB
-            if Sc == 0.0 and Sj == 0.0 and Sk == 0.0 and Sjk == 0.0:
-                continue
-            inv_jk = 1.0 / (s.R[j] * s.R[k])
-            inv_j2 = 1.0 / (s.R[j] * s.R[j])
-            inv_k2 = 1.0 / (s.R[k] * s.R[k])
-            gj = &grad_entry[3 * s.entry[j]]
-            gk = &grad_entry[3 * s.entry[k]]
-            tj = Sj / s.R[j] - Sc * cosine * inv_j2
-            tk = Sk / s.R[k] - Sc * cosine * inv_k2
-            if Rjk > 0.0 and Sjk != 0.0:
-                Sjk = Sjk / Rjk
-            else:
-                Sjk = 0.0
-            for a in range(3):
-                x = Sjk * (s.D[3 * k + a] - s.D[3 * j + a])
-                gj[a] += Sc * inv_jk * s.D[3 * k + a] + tj * s.D[3 * j + a] - x
-                gk[a] += Sc * inv_jk * s.D[3 * j + a] + tk * s.D[3 * k + a] + x
+                        if t.factor_rc[f0 + f] != fc_rc:
+                            fc_rc = t.factor_rc[f0 + f]
+                            fp_cutoff_block(t.cutoff_type, m, rjk, fc_rc, t.alpha, fcjk, dfcjk)
+                        fp_gaussian_times(m, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f],
+                                          fcjk, dfcjk, B, dB)
+                        fp_angular_accumulate(m, Aj, dAj, &s.A[f * nn + k0], &s.dA[f * nn + k0],
+                                              B, dB, Q, Qc, Sc, Sj, Sk, Sjk)
+                gj[0] = 0.0
+                gj[1] = 0.0
+                gj[2] = 0.0
+                fp_angular_scatter(m, s.R[j], s.X[j], s.Y[j], s.Z[j], &s.R[k0], &s.X[k0],
+                                   &s.Y[k0], &s.Z[k0], cosv, rjk if need_rjk else NULL, Sc, Sj,
+                                   Sk, Sjk, gj, &gx[k0], &gy[k0], &gz[k0])
+                gx[j] += gj[0]
+                gy[j] += gj[1]
+                gz[j] += gj[2]
+    for n in range(nn):
+        q = 3 * s.entry[n]
+        grad_entry[q] = gx[n]
+        grad_entry[q + 1] = gy[n]
+        grad_entry[q + 2] = gz[n]
 
 
 cdef class KernelTables:
@@ -413,7 +477,7 @@ def values(KernelTables tables, const int32_t[::1] species, const int64_t[::1] o
         return
     capacity = int(np.diff(np.asarray(offsets)).max())
     with nogil, parallel(num_threads=n_threads):
-        scratch = scratch_new(capacity, tables.max_factors)
+        scratch = scratch_new(capacity, tables.max_factors, tables.t.n_elements)
         for i in prange(n_atoms, schedule="dynamic", chunksize=4):
             if scratch == NULL:
                 failed[0] = 1
@@ -439,7 +503,7 @@ def entry_gradients(KernelTables tables, const int32_t[::1] species, const int64
         return
     capacity = int(np.diff(np.asarray(offsets)).max())
     with nogil, parallel(num_threads=n_threads):
-        scratch = scratch_new(capacity, tables.max_factors)
+        scratch = scratch_new(capacity, tables.max_factors, tables.t.n_elements)
         for i in prange(n_atoms, schedule="dynamic", chunksize=4):
             if scratch == NULL:
                 failed[0] = 1

@@ -1,0 +1,340 @@
+/* Vectorisable building blocks for the symmetry-function kernels.
+ *
+ * The symmetry-function cost is dominated by exponentials and cutoff functions evaluated
+ * for every neighbour and every neighbour pair. libm's exp() is a call the compiler cannot
+ * vectorise, so this header carries a branch-free exp (and sin/cos of pi*x) accurate to a
+ * few ulp, and the inner loops over neighbours written with `omp simd` so that reductions
+ * vectorise too (Cython cannot emit that pragma). Cython code (ext/_symmetry.pyx) drives
+ * these loops; nothing here allocates or knows about atoms.
+ *
+ * Every loop has a fixed order for a given build, so results do not depend on threads.
+ */
+#ifndef FASTPOT_SIMD_H
+#define FASTPOT_SIMD_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(_OPENMP) || defined(FASTPOT_OPENMP_SIMD)
+#define FP_SIMD _Pragma("omp simd")
+#define FP_SIMD_SUM(...) _Pragma(FP_STR(omp simd reduction(+:__VA_ARGS__)))
+#else
+#define FP_SIMD
+#define FP_SIMD_SUM(...)
+#endif
+#define FP_STR(x) #x
+
+/* exp(x) with relative error below ~2 ulp; 0 below -708 (as good as libm there for our
+ * use: the terms are negligible). Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a
+ * degree-13 Taylor polynomial, then scaling by 2^n built from the exponent bits. */
+#pragma omp declare simd notinbranch
+static inline double fp_exp(double x) {
+    const double log2e = 1.4426950408889634;
+    const double ln2_hi = 6.93147180369123816490e-01;
+    const double ln2_lo = 1.90821492927058770002e-10;
+    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: rounds to an integer */
+    double xc = x < -708.0 ? -708.0 : (x > 709.0 ? 709.0 : x);
+    double n = (xc * log2e + shifter) - shifter;
+    double r = (xc - n * ln2_hi) - n * ln2_lo;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int32_t ni = (int32_t) n;
+    /* 2^n as two factors, so that n down to -1021 and up to 1023 stays a normal number */
+    int32_t n1 = ni / 2;
+    int32_t n2 = ni - n1;
+    uint64_t b1 = (uint64_t) (int64_t) (n1 + 1023) << 52;
+    uint64_t b2 = (uint64_t) (int64_t) (n2 + 1023) << 52;
+    double s1, s2;
+    memcpy(&s1, &b1, sizeof s1);
+    memcpy(&s2, &b2, sizeof s2);
+    double result = p * s1 * s2;
+    return x < -708.0 ? 0.0 : result;
+}
+
+/* sin(pi x) and cos(pi x) for x in [0, 1], Taylor series around the nearer of 0, 1/2, 1. */
+static inline double fp_sin_series(double t) { /* sin(t), |t| <= pi/4 */
+    double t2 = t * t;
+    double p = -1.0 / 1307674368000.0;
+    p = p * t2 + 1.0 / 6227020800.0;
+    p = p * t2 - 1.0 / 39916800.0;
+    p = p * t2 + 1.0 / 362880.0;
+    p = p * t2 - 1.0 / 5040.0;
+    p = p * t2 + 1.0 / 120.0;
+    p = p * t2 - 1.0 / 6.0;
+    return t + t * t2 * p;
+}
+
+static inline double fp_cos_series(double t) { /* cos(t), |t| <= pi/4 */
+    double t2 = t * t;
+    double p = 1.0 / 20922789888000.0;
+    p = p * t2 - 1.0 / 87178291200.0;
+    p = p * t2 + 1.0 / 479001600.0;
+    p = p * t2 - 1.0 / 3628800.0;
+    p = p * t2 + 1.0 / 40320.0;
+    p = p * t2 - 1.0 / 720.0;
+    p = p * t2 + 1.0 / 24.0;
+    p = p * t2 - 0.5;
+    return 1.0 + t2 * p;
+}
+
+/* cos(pi x) and sin(pi x) for x in [0, 1]. */
+static inline void fp_cos_sin_pi(double x, double *c, double *s) {
+    const double pi = 3.14159265358979323846;
+    /* quadrant: x in [0,1/4]: around 0; [1/4,3/4]: around 1/2; [3/4,1]: around 1 */
+    double near_half = (x > 0.25 && x < 0.75) ? 1.0 : 0.0;
+    double near_one = x >= 0.75 ? 1.0 : 0.0;
+    double centre = 0.5 * near_half + near_one;
+    double t = pi * (x - centre);
+    double st = fp_sin_series(t), ct = fp_cos_series(t);
+    /* around 0: cos = ct, sin = st; around 1/2: cos = -st, sin = ct; around 1: cos = -ct,
+     * sin = -st */
+    *c = near_half > 0.0 ? -st : (near_one > 0.0 ? -ct : ct);
+    *s = near_half > 0.0 ? ct : (near_one > 0.0 ? -st : st);
+}
+
+/* f_c(r) and df_c/dr for n2p2 cutoff type `kind` (N2P2_FORMAT.md §4), r[k] for k < m.
+ * df may be NULL when only values are needed. */
+static inline void fp_cutoff_block(int kind, int m, const double *r, double rc, double alpha,
+                                   double *f, double *df) {
+    const double rci = alpha * rc;
+    const double width = rc - rci;
+    const double inv_width = 1.0 / width;
+    const double pi = 3.14159265358979323846;
+    int k;
+    switch (kind) {
+    case 0:
+        FP_SIMD for (k = 0; k < m; k++) {
+            f[k] = r[k] < rc ? 1.0 : 0.0;
+            if (df) df[k] = 0.0;
+        }
+        return;
+    case 2:
+    case 3: {
+        const double norm = kind == 3 ? 2.2637537952253504 : 1.0; /* 1 / tanh(1)^3 */
+        FP_SIMD for (k = 0; k < m; k++) {
+            double u = 1.0 - r[k] / rc;
+            u = u > 0.0 ? u : 0.0;
+            double e = fp_exp(-2.0 * u);
+            double t = (1.0 - e) / (1.0 + e);
+            double inside = r[k] < rc ? norm : 0.0;
+            f[k] = inside * t * t * t;
+            if (df) df[k] = -inside * 3.0 * t * t * (1.0 - t * t) / rc;
+        }
+        return;
+    }
+    default:
+        break;
+    }
+    FP_SIMD for (k = 0; k < m; k++) {
+        double x = (r[k] - rci) * inv_width;
+        double inside = r[k] < rc ? 1.0 : 0.0;
+        double outer = r[k] < rci ? 0.0 : 1.0; /* 0 in the flat inner region */
+        x = x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x);
+        double value, slope;
+        if (kind == 1) {
+            double c, s;
+            fp_cos_sin_pi(x, &c, &s);
+            value = 0.5 * (c + 1.0);
+            slope = -0.5 * pi * s;
+        } else if (kind == 4) {
+            double xx = x < 0.9999999 ? x : 0.9999999;
+            double t = 1.0 / (1.0 - xx * xx);
+            value = fp_exp(1.0 - t);
+            slope = -2.0 * xx * value * t * t;
+        } else if (kind == 5) {
+            value = (2.0 * x - 3.0) * x * x + 1.0;
+            slope = 6.0 * x * x - 6.0 * x;
+        } else if (kind == 6) {
+            value = ((15.0 - 6.0 * x) * x - 10.0) * x * x * x + 1.0;
+            slope = x * x * ((60.0 - 30.0 * x) * x - 30.0);
+        } else if (kind == 7) {
+            value = (x * (x * (20.0 * x - 70.0) + 84.0) - 35.0) * x * x * x * x + 1.0;
+            slope = x * x * x * (x * (x * (140.0 * x - 420.0) + 420.0) - 140.0);
+        } else {
+            value = (x * (x * ((315.0 - 70.0 * x) * x - 540.0) + 420.0) - 126.0)
+                    * x * x * x * x * x + 1.0;
+            slope = x * x * x * x * (x * (x * ((2520.0 - 630.0 * x) * x - 3780.0) + 2520.0)
+                                     - 630.0);
+        }
+        f[k] = inside * (outer > 0.0 ? value : 1.0);
+        if (df) df[k] = inside * outer * slope * inv_width;
+    }
+}
+
+/* g[k] = exp(-eta (r - rs)^2) f[k] and its r-derivative dg[k] = e (df - 2 eta x f), given the
+ * cutoff values f and slopes df (dg and df may be NULL together). g may alias f, dg df. */
+static inline void fp_gaussian_times(int m, const double *r, double eta, double rs,
+                                     const double *f, const double *df, double *g, double *dg) {
+    int k;
+    if (dg) {
+        FP_SIMD for (k = 0; k < m; k++) {
+            double x = r[k] - rs;
+            double e = fp_exp(-eta * x * x);
+            double fk = f[k];
+            dg[k] = e * (df[k] - 2.0 * eta * x * fk);
+            g[k] = e * fk;
+        }
+    } else {
+        FP_SIMD for (k = 0; k < m; k++) {
+            double x = r[k] - rs;
+            g[k] = fp_exp(-eta * x * x) * f[k];
+        }
+    }
+}
+
+/* g[k] = exp(-eta (r - rs)^2) f_c(r) and its r-derivative dg[k] (dg may be NULL). */
+static inline void fp_gaussian_cutoff_block(int kind, int m, const double *r, double eta,
+                                            double rs, double rc, double alpha, double *g,
+                                            double *dg) {
+    fp_cutoff_block(kind, m, r, rc, alpha, g, dg);
+    fp_gaussian_times(m, r, eta, rs, g, dg, g, dg);
+}
+
+static inline double fp_sum(int m, const double *x) {
+    double sum = 0.0;
+    int k;
+    FP_SIMD_SUM(sum) for (k = 0; k < m; k++) sum += x[k];
+    return sum;
+}
+
+/* Add one group's contribution to the pair derivatives S (see centre_backward):
+ * W = Aj Ak B; Sc += Qc W; Sj += Q dAj Ak B; Sk += Q Aj dAk B; Sjk += Q Aj Ak dB.
+ * B, dB NULL for wide (type 9) groups. */
+static inline void fp_angular_accumulate(int m, double Aj, double dAj, const double *Ak,
+                                         const double *dAk, const double *B, const double *dB,
+                                         const double *Q, const double *Qc, double *Sc,
+                                         double *Sj, double *Sk, double *Sjk) {
+    int k;
+    if (B) {
+        FP_SIMD for (k = 0; k < m; k++) {
+            double AjAk = Aj * Ak[k];
+            double QB = Q[k] * B[k];
+            Sc[k] += Qc[k] * AjAk * B[k];
+            Sj[k] += QB * dAj * Ak[k];
+            Sk[k] += QB * Aj * dAk[k];
+            Sjk[k] += Q[k] * AjAk * dB[k];
+        }
+    } else {
+        FP_SIMD for (k = 0; k < m; k++) {
+            Sc[k] += Qc[k] * Aj * Ak[k];
+            Sj[k] += Q[k] * dAj * Ak[k];
+            Sk[k] += Q[k] * Aj * dAk[k];
+        }
+    }
+}
+
+/* Turn the pair derivatives into gradients with respect to the entry vectors D_j (summed
+ * into *gj) and D_k (added to gk[k]), for k < m. Rjk NULL: no R_jk dependence. */
+static inline void fp_angular_scatter(int m, double Rj, double Xj, double Yj, double Zj,
+                                      const double *Rk, const double *Xk, const double *Yk,
+                                      const double *Zk, const double *cosv, const double *Rjk,
+                                      const double *Sc, const double *Sj, const double *Sk,
+                                      const double *Sjk, double *gj, double *gkx, double *gky,
+                                      double *gkz) {
+    double sx = 0.0, sy = 0.0, sz = 0.0;
+    const double inv_j = 1.0 / Rj;
+    int k;
+    FP_SIMD_SUM(sx, sy, sz) for (k = 0; k < m; k++) {
+        double inv_k = 1.0 / Rk[k];
+        double c = Sc[k] * inv_j * inv_k;
+        double tj = (Sj[k] - Sc[k] * cosv[k] * inv_j) * inv_j;
+        double tk = (Sk[k] - Sc[k] * cosv[k] * inv_k) * inv_k;
+        double s = 0.0;
+        if (Rjk) s = Rjk[k] > 0.0 ? Sjk[k] / Rjk[k] : 0.0;
+        double dx = Xk[k] - Xj, dy = Yk[k] - Yj, dz = Zk[k] - Zj;
+        sx += c * Xk[k] + tj * Xj - s * dx;
+        sy += c * Yk[k] + tj * Yj - s * dy;
+        sz += c * Zk[k] + tj * Zj - s * dz;
+        gkx[k] += c * Xj + tk * Xk[k] + s * dx;
+        gky[k] += c * Yj + tk * Yk[k] + s * dy;
+        gkz[k] += c * Zj + tk * Zk[k] + s * dz;
+    }
+    gj[0] += sx;
+    gj[1] += sy;
+    gj[2] += sz;
+}
+
+/* P^n for an integer n >= 0 that is the same in every lane (square-and-multiply). */
+static inline double fp_int_power(double P, int n) {
+    double result = 1.0;
+    double base = P;
+    while (n > 0) {
+        if (n & 1) result *= base;
+        base *= base;
+        n >>= 1;
+    }
+    return result;
+}
+
+/* Sum over k < m of (P_k > 0 ? P_k^zeta w_k : 0), P_k = 1 + lambda cos_k. */
+static inline double fp_angular_sum(int m, const double *cosv, const double *w, double lambda,
+                                    double zeta, int izeta) {
+    double sum = 0.0;
+    int k;
+    if (izeta == 1) {
+        FP_SIMD_SUM(sum) for (k = 0; k < m; k++) {
+            double P = 1.0 + lambda * cosv[k];
+            sum += P > 0.0 ? P * w[k] : 0.0;
+        }
+    } else if (izeta >= 0) {
+        FP_SIMD_SUM(sum) for (k = 0; k < m; k++) {
+            double P = 1.0 + lambda * cosv[k];
+            double Pz = fp_int_power(P, izeta);
+            sum += P > 0.0 ? Pz * w[k] : 0.0;
+        }
+    } else {
+        for (k = 0; k < m; k++) {
+            double P = 1.0 + lambda * cosv[k];
+            sum += P > 0.0 ? pow(P, zeta) * w[k] : 0.0;
+        }
+    }
+    return sum;
+}
+
+/* Fold one member (weight cz = c_s 2^(1-zeta)) into Q_k = sum cz P^zeta and
+ * Qc_k = sum cz zeta lambda P^(zeta-1). */
+static inline void fp_angular_weights(int m, const double *cosv, double lambda, double zeta,
+                                      int izeta, double cz, double *Q, double *Qc) {
+    int k;
+    const double czl = cz * zeta * lambda;
+    if (izeta == 1) {
+        FP_SIMD for (k = 0; k < m; k++) {
+            double P = 1.0 + lambda * cosv[k];
+            double on = P > 0.0 ? 1.0 : 0.0;
+            Q[k] += on * cz * P;
+            Qc[k] += on * czl;
+        }
+    } else if (izeta >= 0) {
+        FP_SIMD for (k = 0; k < m; k++) {
+            double P = 1.0 + lambda * cosv[k];
+            double Pz1 = fp_int_power(P, izeta - 1);
+            double on = P > 0.0 ? 1.0 : 0.0;
+            Q[k] += on * cz * Pz1 * P;
+            Qc[k] += on * czl * Pz1;
+        }
+    } else {
+        for (k = 0; k < m; k++) {
+            double P = 1.0 + lambda * cosv[k];
+            if (P > 0.0) {
+                double Pz1 = pow(P, zeta - 1.0);
+                Q[k] += cz * Pz1 * P;
+                Qc[k] += czl * Pz1;
+            }
+        }
+    }
+}
+
+#endif
