@@ -210,61 +210,78 @@ static inline double fp_sum(int m, const double *x) {
     return sum;
 }
 
-/* Add one group's contribution to the pair derivatives S (see centre_backward):
- * W = Aj Ak B; Sc += Qc W; Sj += Q dAj Ak B; Sk += Q Aj dAk B; Sjk += Q Aj Ak dB.
- * B, dB NULL for wide (type 9) groups. */
-static inline void fp_angular_accumulate(int m, double Aj, double dAj, const double *Ak,
-                                         const double *dAk, const double *B, const double *dB,
-                                         const double *Q, const double *Qc, double *Sc,
-                                         double *Sj, double *Sk, double *Sjk) {
-    int k;
+/* Add one group's contribution to the derivatives of S_i for each pair p (see
+ * centre_backward): W = Aj Ak B; Sc += Qc W; Sj += Q dAj Ak B; Sk += Q Aj dAk B;
+ * Sjk += Q Aj Ak dB. B, dB are NULL for wide (type 9) groups. */
+static inline void fp_angular_accumulate(int m, const double *Aj, const double *dAj,
+                                         const double *Ak, const double *dAk, const double *B,
+                                         const double *dB, const double *Q, const double *Qc,
+                                         double *Sc, double *Sj, double *Sk, double *Sjk) {
+    int p;
     if (B) {
-        FP_SIMD for (k = 0; k < m; k++) {
-            double AjAk = Aj * Ak[k];
-            double QB = Q[k] * B[k];
-            Sc[k] += Qc[k] * AjAk * B[k];
-            Sj[k] += QB * dAj * Ak[k];
-            Sk[k] += QB * Aj * dAk[k];
-            Sjk[k] += Q[k] * AjAk * dB[k];
+        FP_SIMD for (p = 0; p < m; p++) {
+            double AjAk = Aj[p] * Ak[p];
+            double QB = Q[p] * B[p];
+            Sc[p] += Qc[p] * AjAk * B[p];
+            Sj[p] += QB * dAj[p] * Ak[p];
+            Sk[p] += QB * Aj[p] * dAk[p];
+            Sjk[p] += Q[p] * AjAk * dB[p];
         }
     } else {
-        FP_SIMD for (k = 0; k < m; k++) {
-            Sc[k] += Qc[k] * Aj * Ak[k];
-            Sj[k] += Q[k] * dAj * Ak[k];
-            Sk[k] += Q[k] * Aj * dAk[k];
+        FP_SIMD for (p = 0; p < m; p++) {
+            Sc[p] += Qc[p] * Aj[p] * Ak[p];
+            Sj[p] += Q[p] * dAj[p] * Ak[p];
+            Sk[p] += Q[p] * Aj[p] * dAk[p];
         }
     }
 }
 
-/* Turn the pair derivatives into gradients with respect to the entry vectors D_j (summed
- * into *gj) and D_k (added to gk[k]), for k < m. Rjk NULL: no R_jk dependence. */
-static inline void fp_angular_scatter(int m, double Rj, double Xj, double Yj, double Zj,
-                                      const double *Rk, const double *Xk, const double *Yk,
-                                      const double *Zk, const double *cosv, const double *Rjk,
+/* For each pair p = (j[p], k[p]) of neighbours (vectors X, Y, Z, lengths R), turn the
+ * derivatives with respect to cos, R_j, R_k, R_jk into gradients with respect to D_j and D_k,
+ * and add them to the neighbours' gradients gx, gy, gz. Rjk NULL: no R_jk dependence. The
+ * per-pair vectors are computed in a vector loop into out[6 * m] rows, then added in pair
+ * order (several pairs share a neighbour). */
+static inline void fp_angular_scatter(int m, const int64_t *jj, const int64_t *kk,
+                                      const double *R, const double *X, const double *Y,
+                                      const double *Z, const double *cosv, const double *Rjk,
                                       const double *Sc, const double *Sj, const double *Sk,
-                                      const double *Sjk, double *gj, double *gkx, double *gky,
-                                      double *gkz) {
-    double sx = 0.0, sy = 0.0, sz = 0.0;
-    const double inv_j = 1.0 / Rj;
-    int k;
-    FP_SIMD_SUM(sx, sy, sz) for (k = 0; k < m; k++) {
-        double inv_k = 1.0 / Rk[k];
-        double c = Sc[k] * inv_j * inv_k;
-        double tj = (Sj[k] - Sc[k] * cosv[k] * inv_j) * inv_j;
-        double tk = (Sk[k] - Sc[k] * cosv[k] * inv_k) * inv_k;
+                                      const double *Sjk, double *out, double *gx, double *gy,
+                                      double *gz) {
+    double *ox = out, *oy = out + m, *oz = out + 2 * m;
+    double *px = out + 3 * m, *py = out + 4 * m, *pz = out + 5 * m;
+    int p;
+    FP_SIMD for (p = 0; p < m; p++) {
+        int64_t j = jj[p], k = kk[p];
+        double inv_j = 1.0 / R[j], inv_k = 1.0 / R[k];
+        double c = Sc[p] * inv_j * inv_k;
+        double tj = (Sj[p] - Sc[p] * cosv[p] * inv_j) * inv_j;
+        double tk = (Sk[p] - Sc[p] * cosv[p] * inv_k) * inv_k;
         double s = 0.0;
-        if (Rjk) s = Rjk[k] > 0.0 ? Sjk[k] / Rjk[k] : 0.0;
-        double dx = Xk[k] - Xj, dy = Yk[k] - Yj, dz = Zk[k] - Zj;
-        sx += c * Xk[k] + tj * Xj - s * dx;
-        sy += c * Yk[k] + tj * Yj - s * dy;
-        sz += c * Zk[k] + tj * Zj - s * dz;
-        gkx[k] += c * Xj + tk * Xk[k] + s * dx;
-        gky[k] += c * Yj + tk * Yk[k] + s * dy;
-        gkz[k] += c * Zj + tk * Zk[k] + s * dz;
+        if (Rjk) s = Rjk[p] > 0.0 ? Sjk[p] / Rjk[p] : 0.0;
+        double xj = X[j], yj = Y[j], zj = Z[j], xk = X[k], yk = Y[k], zk = Z[k];
+        double dx = xk - xj, dy = yk - yj, dz = zk - zj;
+        ox[p] = c * xk + tj * xj - s * dx;
+        oy[p] = c * yk + tj * yj - s * dy;
+        oz[p] = c * zk + tj * zj - s * dz;
+        px[p] = c * xj + tk * xk + s * dx;
+        py[p] = c * yj + tk * yk + s * dy;
+        pz[p] = c * zj + tk * zk + s * dz;
     }
-    gj[0] += sx;
-    gj[1] += sy;
-    gj[2] += sz;
+    for (p = 0; p < m; p++) {
+        int64_t j = jj[p], k = kk[p];
+        gx[j] += ox[p];
+        gy[j] += oy[p];
+        gz[j] += oz[p];
+        gx[k] += px[p];
+        gy[k] += py[p];
+        gz[k] += pz[p];
+    }
+}
+
+/* dst[p] = src[index[p]] */
+static inline void fp_take(int m, const double *src, const int64_t *index, double *dst) {
+    int p;
+    FP_SIMD for (p = 0; p < m; p++) dst[p] = src[index[p]];
 }
 
 /* P^n for an integer n >= 0 that is the same in every lane (square-and-multiply). */

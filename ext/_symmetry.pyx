@@ -39,6 +39,8 @@ cdef struct Tables:
     const double *factor_rs
     const double *factor_rc
     const int64_t *group_offsets     # CSR over (centre, element a <= element b)
+    const int32_t *block_needs_rjk   # [(centre, a, b)] 1 if any of its groups is narrow
+    const double *block_narrow_cut   # [(centre, a, b)] largest rc when all groups are narrow
     const int32_t *group_wide        # 1: type 9 (no R_jk terms), 0: type 3
     const int32_t *group_factor      # factor index local to the centre element
     const int64_t *member_offsets    # CSR over groups
@@ -61,25 +63,28 @@ cdef extern from "_simd.h" nogil:
                           int izeta)
     void fp_angular_weights(int m, const double *cosv, double lam, double zeta, int izeta,
                             double cz, double *Q, double *Qc)
-    void fp_angular_accumulate(int m, double Aj, double dAj, const double *Ak, const double *dAk,
-                               const double *B, const double *dB, const double *Q,
-                               const double *Qc, double *Sc, double *Sj, double *Sk,
-                               double *Sjk)
-    void fp_angular_scatter(int m, double Rj, double Xj, double Yj, double Zj, const double *Rk,
-                            const double *Xk, const double *Yk, const double *Zk,
+    void fp_angular_accumulate(int m, const double *Aj, const double *dAj, const double *Ak,
+                               const double *dAk, const double *B, const double *dB,
+                               const double *Q, const double *Qc, double *Sc, double *Sj,
+                               double *Sk, double *Sjk)
+    void fp_angular_scatter(int m, const int64_t *jj, const int64_t *kk, const double *R,
+                            const double *X, const double *Y, const double *Z,
                             const double *cosv, const double *Rjk, const double *Sc,
-                            const double *Sj, const double *Sk, const double *Sjk, double *gj,
-                            double *gkx, double *gky, double *gkz)
+                            const double *Sj, const double *Sk, const double *Sjk, double *out,
+                            double *gx, double *gy, double *gz)
+    void fp_take(int m, const double *src, const int64_t *index, double *dst)
 
 
 cdef enum:
-    N_ROWS = 16  # per-pair work rows in the scratch (see Scratch)
+    NEIGHBOR_ROWS = 8   # rows of length `capacity` (per neighbour of the centre)
+    PAIR_ROWS = 24      # rows of length `batch` (per neighbour pair)
+    MIN_BATCH = 4096    # neighbour pairs processed together
 
 
 cdef struct Scratch:
-    int64_t capacity
+    int64_t capacity      # neighbours per centre
+    int64_t batch         # pairs per batch (>= capacity, so one neighbour's pairs always fit)
     int max_factors
-    int n_elements
     # neighbours of the current centre, sorted by element: block b is start[b]..start[b+1]
     double *R
     double *X
@@ -90,8 +95,11 @@ cdef struct Scratch:
     # angular factors A[f * nn + n] and their R-derivatives
     double *A
     double *dA
-    # rows of length capacity for the pair loop and the local gradient
-    double *rows
+    double *rows          # NEIGHBOR_ROWS x capacity
+    # the current batch of neighbour pairs (j, k), j < k
+    int64_t *pair_j
+    int64_t *pair_k
+    double *pair_rows     # PAIR_ROWS x batch
 
 
 cdef Scratch *scratch_new(int64_t capacity, int max_factors, int n_elements) noexcept nogil:
@@ -100,20 +108,24 @@ cdef Scratch *scratch_new(int64_t capacity, int max_factors, int n_elements) noe
     if s == NULL:
         return NULL
     s.capacity = capacity if capacity > 0 else 1
+    s.batch = s.capacity if s.capacity > MIN_BATCH else MIN_BATCH
     s.max_factors = max_factors if max_factors > 0 else 1
-    s.n_elements = n_elements
     s.R = <double *> malloc(4 * s.capacity * sizeof(double))
     s.entry = <int64_t *> malloc(s.capacity * sizeof(int64_t))
     s.start = <int64_t *> malloc((n_elements + 2) * sizeof(int64_t))
     s.A = <double *> malloc(2 * s.capacity * s.max_factors * sizeof(double))
-    s.rows = <double *> malloc(N_ROWS * s.capacity * sizeof(double))
-    if s.R == NULL or s.entry == NULL or s.start == NULL or s.A == NULL or s.rows == NULL:
+    s.rows = <double *> malloc(NEIGHBOR_ROWS * s.capacity * sizeof(double))
+    s.pair_j = <int64_t *> malloc(2 * s.batch * sizeof(int64_t))
+    s.pair_rows = <double *> malloc(PAIR_ROWS * s.batch * sizeof(double))
+    if (s.R == NULL or s.entry == NULL or s.start == NULL or s.A == NULL or s.rows == NULL
+            or s.pair_j == NULL or s.pair_rows == NULL):
         scratch_delete(s)
         return NULL
     s.X = s.R + s.capacity
     s.Y = s.X + s.capacity
     s.Z = s.Y + s.capacity
     s.dA = s.A + s.capacity * s.max_factors
+    s.pair_k = s.pair_j + s.batch
     return s
 
 
@@ -125,6 +137,8 @@ cdef void scratch_delete(Scratch *s) noexcept nogil:
     free(s.start)
     free(s.A)
     free(s.rows)
+    free(s.pair_j)
+    free(s.pair_rows)
     free(s)
 
 
@@ -156,23 +170,181 @@ cdef int64_t gather(int64_t i, double radius, const Tables *t, Scratch *s,
     return s.start[n_el]
 
 
-cdef inline bint pair_geometry(Scratch *s, int64_t j, int64_t k0, int64_t m, bint need_rjk,
-                               double *cosv, double *rjk) noexcept nogil:
-    """cos(theta_jk) and, if asked, R_jk for the neighbours k0..k0+m-1 of neighbour j."""
-    cdef int64_t k, kk
+cdef int64_t add_pairs(Scratch *s, int64_t j, int64_t k0, int64_t k1, double rc_ang,
+                       bint need_rjk, double narrow_cut, int64_t count) noexcept nogil:
+    """Append the pairs (j, k), k0 <= k < k1, that can contribute to the batch at `count`:
+    R_k < rc_ang, and R_jk < narrow_cut when every function of the block is narrow
+    (narrow_cut > 0). Stores cos(theta_jk) and, if needed, R_jk. Returns the new count."""
+    cdef double *cosv = s.pair_rows
+    cdef double *rjk = s.pair_rows + s.batch
     cdef double xj = s.X[j], yj = s.Y[j], zj = s.Z[j], inv_rj = 1.0 / s.R[j]
-    cdef double dx, dy, dz
-    for k in range(m):
-        kk = k0 + k
-        cosv[k] = (xj * s.X[kk] + yj * s.Y[kk] + zj * s.Z[kk]) * inv_rj / s.R[kk]
-    if need_rjk:
-        for k in range(m):
-            kk = k0 + k
-            dx = s.X[kk] - xj
-            dy = s.Y[kk] - yj
-            dz = s.Z[kk] - zj
-            rjk[k] = sqrt(dx * dx + dy * dy + dz * dz)
-    return True
+    cdef double dx, dy, dz, r2
+    cdef double cut2 = narrow_cut * narrow_cut
+    cdef int64_t k
+    for k in range(k0, k1):
+        if s.R[k] >= rc_ang:
+            continue
+        dx = s.X[k] - xj
+        dy = s.Y[k] - yj
+        dz = s.Z[k] - zj
+        r2 = dx * dx + dy * dy + dz * dz
+        if narrow_cut > 0.0 and r2 >= cut2:
+            continue
+        s.pair_j[count] = j
+        s.pair_k[count] = k
+        cosv[count] = (xj * s.X[k] + yj * s.Y[k] + zj * s.Z[k]) * inv_rj / s.R[k]
+        if need_rjk:
+            rjk[count] = sqrt(r2)
+        count += 1
+    return count
+
+
+cdef void batch_values(int64_t m, int e, int64_t nn, int64_t base, const Tables *t, Scratch *s,
+                       double *G) noexcept nogil:
+    """Add the angular functions of one batch of m pairs (element block `base`) to G."""
+    cdef int64_t B_ = s.batch
+    cdef double *cosv = s.pair_rows
+    cdef double *rjk = s.pair_rows + B_
+    cdef double *W = s.pair_rows + 2 * B_
+    cdef double *Ak = s.pair_rows + 3 * B_
+    cdef double *fcjk = s.pair_rows + 4 * B_
+    cdef double *tmp = s.pair_rows + 5 * B_
+    cdef int64_t g, q, f, p, f0 = t.factor_offsets[e]
+    cdef double fc_rc = -1.0
+    for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
+        f = t.group_factor[g]
+        fp_take(m, &s.A[f * nn], s.pair_j, W)
+        fp_take(m, &s.A[f * nn], s.pair_k, Ak)
+        for p in range(m):
+            W[p] *= Ak[p]
+        if not t.group_wide[g]:
+            if t.factor_rc[f0 + f] != fc_rc:  # the R_jk cutoff is shared by groups of equal rc
+                fc_rc = t.factor_rc[f0 + f]
+                fp_cutoff_block(t.cutoff_type, m, rjk, fc_rc, t.alpha, fcjk, NULL)
+            fp_gaussian_times(m, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fcjk, NULL,
+                              tmp, NULL)
+            for p in range(m):
+                W[p] *= tmp[p]
+        for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
+            G[t.member_col[q]] += t.member_prefactor[q] * fp_angular_sum(
+                m, cosv, W, t.member_lambda[q], t.member_zeta[q], t.member_izeta[q])
+
+
+cdef void batch_backward(int64_t m, int e, int64_t nn, int64_t base, const Tables *t,
+                         Scratch *s, const double *c, double *gx, double *gy,
+                         double *gz) noexcept nogil:
+    """Add the gradient of the angular part of S_i for one batch of m pairs to the
+    neighbours' gradients. Members' weights are folded into four scalars per pair, the
+    derivatives with respect to cos(theta), R_j, R_k and R_jk, before any vector is formed."""
+    cdef int64_t B_ = s.batch
+    cdef double *cosv = s.pair_rows
+    cdef double *rjk = s.pair_rows + B_
+    cdef double *Aj = s.pair_rows + 2 * B_
+    cdef double *dAj = s.pair_rows + 3 * B_
+    cdef double *Ak = s.pair_rows + 4 * B_
+    cdef double *dAk = s.pair_rows + 5 * B_
+    cdef double *fcjk = s.pair_rows + 6 * B_
+    cdef double *dfcjk = s.pair_rows + 7 * B_
+    cdef double *Bv = s.pair_rows + 8 * B_
+    cdef double *dBv = s.pair_rows + 9 * B_
+    cdef double *Q = s.pair_rows + 10 * B_
+    cdef double *Qc = s.pair_rows + 11 * B_
+    cdef double *Sc = s.pair_rows + 12 * B_
+    cdef double *Sj = s.pair_rows + 13 * B_
+    cdef double *Sk = s.pair_rows + 14 * B_
+    cdef double *Sjk = s.pair_rows + 15 * B_
+    cdef double *out = s.pair_rows + 16 * B_  # 6 rows
+    cdef int64_t g, q, f, p, f0 = t.factor_offsets[e]
+    cdef double fc_rc = -1.0, cz
+    cdef bint any_member, any_group = False
+    for p in range(m):
+        Sc[p] = 0.0
+        Sj[p] = 0.0
+        Sk[p] = 0.0
+        Sjk[p] = 0.0
+    for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
+        any_member = False
+        for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
+            cz = c[t.member_col[q]] * t.member_prefactor[q]
+            if cz == 0.0:
+                continue
+            if not any_member:
+                for p in range(m):
+                    Q[p] = 0.0
+                    Qc[p] = 0.0
+                any_member = True
+            fp_angular_weights(m, cosv, t.member_lambda[q], t.member_zeta[q],
+                               t.member_izeta[q], cz, Q, Qc)
+        if not any_member:
+            continue
+        any_group = True
+        f = t.group_factor[g]
+        fp_take(m, &s.A[f * nn], s.pair_j, Aj)
+        fp_take(m, &s.dA[f * nn], s.pair_j, dAj)
+        fp_take(m, &s.A[f * nn], s.pair_k, Ak)
+        fp_take(m, &s.dA[f * nn], s.pair_k, dAk)
+        if t.group_wide[g]:
+            fp_angular_accumulate(m, Aj, dAj, Ak, dAk, NULL, NULL, Q, Qc, Sc, Sj, Sk, Sjk)
+        else:
+            if t.factor_rc[f0 + f] != fc_rc:
+                fc_rc = t.factor_rc[f0 + f]
+                fp_cutoff_block(t.cutoff_type, m, rjk, fc_rc, t.alpha, fcjk, dfcjk)
+            fp_gaussian_times(m, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fcjk, dfcjk,
+                              Bv, dBv)
+            fp_angular_accumulate(m, Aj, dAj, Ak, dAk, Bv, dBv, Q, Qc, Sc, Sj, Sk, Sjk)
+    if any_group:
+        fp_angular_scatter(m, s.pair_j, s.pair_k, s.R, s.X, s.Y, s.Z, cosv,
+                           rjk if t.block_needs_rjk[base] else NULL, Sc, Sj, Sk, Sjk, out, gx,
+                           gy, gz)
+
+
+cdef void angular_pass(int64_t i, int e, int64_t nn, const Tables *t, Scratch *s,
+                       const double *c, double *G, double *gx, double *gy,
+                       double *gz) noexcept nogil:
+    """Loop over the neighbour pairs of centre i in batches, element block by element block:
+    values into G when c is NULL, otherwise gradients into gx, gy, gz."""
+    cdef int n_el = t.n_elements
+    cdef int a, b
+    cdef int64_t j, k0, count, base
+    cdef double rc_ang = t.angular_rc_max[e]
+    cdef bint need_rjk
+    cdef double narrow_cut
+    for a in range(n_el):
+        for b in range(a, n_el):
+            base = (e * n_el + a) * n_el + b
+            if t.group_offsets[base] == t.group_offsets[base + 1]:
+                continue
+            need_rjk = t.block_needs_rjk[base]
+            narrow_cut = t.block_narrow_cut[base]
+            count = 0
+            for j in range(s.start[a], s.start[a + 1]):
+                if s.R[j] >= rc_ang:
+                    continue
+                k0 = s.start[b] if s.start[b] > j + 1 else j + 1
+                if k0 >= s.start[b + 1]:
+                    continue
+                if count + (s.start[b + 1] - k0) > s.batch:
+                    if c == NULL:
+                        batch_values(count, e, nn, base, t, s, G)
+                    else:
+                        batch_backward(count, e, nn, base, t, s, c, gx, gy, gz)
+                    count = 0
+                count = add_pairs(s, j, k0, s.start[b + 1], rc_ang, need_rjk, narrow_cut, count)
+            if count > 0:
+                if c == NULL:
+                    batch_values(count, e, nn, base, t, s, G)
+                else:
+                    batch_backward(count, e, nn, base, t, s, c, gx, gy, gz)
+
+
+cdef void fill_factors(int e, int64_t nn, const Tables *t, Scratch *s,
+                       bint derivatives) noexcept nogil:
+    """A[f * nn + n] (and dA) for the angular factors of centre element e."""
+    cdef int64_t f, f0 = t.factor_offsets[e]
+    for f in range(t.factor_offsets[e + 1] - f0):
+        fp_gaussian_cutoff_block(t.cutoff_type, nn, s.R, t.factor_eta[f0 + f],
+                                 t.factor_rs[f0 + f], t.factor_rc[f0 + f], t.alpha,
+                                 &s.A[f * nn], &s.dA[f * nn] if derivatives else NULL)
 
 
 cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
@@ -183,16 +355,8 @@ cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *s
     cdef int n_el = t.n_elements
     cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, offsets, neighbors, vectors,
                              distances)
-    cdef int64_t cap = s.capacity
-    cdef double *cosv = s.rows
-    cdef double *rjk = s.rows + cap
-    cdef double *W = s.rows + 2 * cap
-    cdef double *fcjk = s.rows + 3 * cap
-    cdef double *tmp = s.rows + 4 * cap
-    cdef int64_t n, q, j, k, g, m, base, F, f, f0, k0, b, el_j
-    cdef int lo, hi
-    cdef bint need_rjk
-    cdef double Aj, rc_ang, fc_rc
+    cdef double *tmp = s.rows
+    cdef int64_t b, k0, m, q, base
     # radial: per neighbour element block, one vector loop per function
     for b in range(n_el):
         k0 = s.start[b]
@@ -204,56 +368,9 @@ cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *s
             fp_gaussian_cutoff_block(t.cutoff_type, m, &s.R[k0], t.radial_eta[q],
                                      t.radial_rs[q], t.radial_rc[q], t.alpha, tmp, NULL)
             G[t.radial_col[q]] += fp_sum(m, tmp)
-    # angular
-    f0 = t.factor_offsets[e]
-    F = t.factor_offsets[e + 1] - f0
-    if F == 0 or nn < 2:
-        return
-    for f in range(F):
-        fp_gaussian_cutoff_block(t.cutoff_type, nn, s.R, t.factor_eta[f0 + f],
-                                 t.factor_rs[f0 + f], t.factor_rc[f0 + f], t.alpha,
-                                 &s.A[f * nn], NULL)
-    rc_ang = t.angular_rc_max[e]
-    el_j = 0
-    for j in range(nn):
-        while j >= s.start[el_j + 1]:
-            el_j += 1
-        if s.R[j] >= rc_ang:
-            continue
-        for b in range(el_j, n_el):
-            k0 = s.start[b] if s.start[b] > j + 1 else j + 1
-            m = s.start[b + 1] - k0
-            if m <= 0:
-                continue
-            lo = el_j
-            hi = b
-            base = (e * n_el + lo) * n_el + hi
-            if t.group_offsets[base] == t.group_offsets[base + 1]:
-                continue
-            need_rjk = False
-            for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
-                if not t.group_wide[g]:
-                    need_rjk = True
-            pair_geometry(s, j, k0, m, need_rjk, cosv, rjk)
-            fc_rc = -1.0
-            for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
-                f = t.group_factor[g]
-                Aj = s.A[f * nn + j]
-                if Aj == 0.0:
-                    continue
-                for k in range(m):
-                    W[k] = Aj * s.A[f * nn + k0 + k]
-                if not t.group_wide[g]:
-                    if t.factor_rc[f0 + f] != fc_rc:  # cutoff of R_jk, shared by equal rc
-                        fc_rc = t.factor_rc[f0 + f]
-                        fp_cutoff_block(t.cutoff_type, m, rjk, fc_rc, t.alpha, fcjk, NULL)
-                    fp_gaussian_times(m, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fcjk,
-                                      NULL, tmp, NULL)
-                    for k in range(m):
-                        W[k] *= tmp[k]
-                for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
-                    G[t.member_col[q]] += t.member_prefactor[q] * fp_angular_sum(
-                        m, cosv, W, t.member_lambda[q], t.member_zeta[q], t.member_izeta[q])
+    if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
+        fill_factors(e, nn, t, s, False)
+        angular_pass(i, e, nn, t, s, NULL, G, NULL, NULL, NULL)
 
 
 cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
@@ -261,36 +378,20 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
                           const double *vectors, const double *distances, const double *c,
                           double *grad_entry) noexcept nogil:
     """Gradient of S_i = sum_s c_s G_is with respect to each entry vector D_n of centre i,
-    written to grad_entry[3 * entry]. `c` is centre i's row of dE/dG.
-
-    Per pair (j, k) the members' weights are folded into four scalars, the derivatives of S_i
-    with respect to cos(theta), R_j, R_k and R_jk, before any vector is touched."""
+    written to grad_entry[3 * entry]. `c` is centre i's row of dE/dG."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
     cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, offsets, neighbors, vectors,
                              distances)
     cdef int64_t cap = s.capacity
-    cdef double *cosv = s.rows
-    cdef double *rjk = s.rows + cap
-    cdef double *fcjk = s.rows + 2 * cap
-    cdef double *dfcjk = s.rows + 3 * cap
-    cdef double *B = s.rows + 4 * cap
-    cdef double *dB = s.rows + 5 * cap
-    cdef double *Q = s.rows + 6 * cap
-    cdef double *Qc = s.rows + 7 * cap
-    cdef double *Sc = s.rows + 8 * cap
-    cdef double *Sj = s.rows + 9 * cap
-    cdef double *Sk = s.rows + 10 * cap
-    cdef double *Sjk = s.rows + 11 * cap
-    cdef double *gx = s.rows + 12 * cap
-    cdef double *gy = s.rows + 13 * cap
-    cdef double *gz = s.rows + 14 * cap
-    cdef double *acc = s.rows + 15 * cap
-    cdef double *tmp = s.A  # radial scratch: the factors are filled after the radial part
-    cdef double *dtmp = s.dA
-    cdef int64_t n, q, j, k, g, m, base, F, f, f0, k0, b, el_j
-    cdef bint need_rjk, any_member
-    cdef double Aj, dAj, rc_ang, fc_rc, cz, gj[3]
+    cdef double *gx = s.rows
+    cdef double *gy = s.rows + cap
+    cdef double *gz = s.rows + 2 * cap
+    cdef double *acc = s.rows + 3 * cap
+    cdef double *tmp = s.rows + 4 * cap
+    cdef double *dtmp = s.rows + 5 * cap
+    cdef int64_t n, q, k, m, base, k0, b
+    cdef double cz
     for n in range(nn):
         gx[n] = 0.0
         gy[n] = 0.0
@@ -299,10 +400,8 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
     for b in range(n_el):
         k0 = s.start[b]
         m = s.start[b + 1] - k0
-        if m == 0:
-            continue
         base = e * n_el + b
-        if t.radial_offsets[base] == t.radial_offsets[base + 1]:
+        if m == 0 or t.radial_offsets[base] == t.radial_offsets[base + 1]:
             continue
         for k in range(m):
             acc[k] = 0.0
@@ -320,80 +419,9 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
             gx[n] += acc[k] * s.X[n]
             gy[n] += acc[k] * s.Y[n]
             gz[n] += acc[k] * s.Z[n]
-    # angular
-    f0 = t.factor_offsets[e]
-    F = t.factor_offsets[e + 1] - f0
-    if F > 0 and nn >= 2:
-        for f in range(F):
-            fp_gaussian_cutoff_block(t.cutoff_type, nn, s.R, t.factor_eta[f0 + f],
-                                     t.factor_rs[f0 + f], t.factor_rc[f0 + f], t.alpha,
-                                     &s.A[f * nn], &s.dA[f * nn])
-        rc_ang = t.angular_rc_max[e]
-        el_j = 0
-        for j in range(nn):
-            while j >= s.start[el_j + 1]:
-                el_j += 1
-            if s.R[j] >= rc_ang:
-                continue
-            for b in range(el_j, n_el):
-                k0 = s.start[b] if s.start[b] > j + 1 else j + 1
-                m = s.start[b + 1] - k0
-                if m <= 0:
-                    continue
-                base = (e * n_el + el_j) * n_el + b
-                if t.group_offsets[base] == t.group_offsets[base + 1]:
-                    continue
-                need_rjk = False
-                for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
-                    if not t.group_wide[g]:
-                        need_rjk = True
-                pair_geometry(s, j, k0, m, need_rjk, cosv, rjk)
-                for k in range(m):
-                    Sc[k] = 0.0
-                    Sj[k] = 0.0
-                    Sk[k] = 0.0
-                    Sjk[k] = 0.0
-                fc_rc = -1.0
-                for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
-                    f = t.group_factor[g]
-                    Aj = s.A[f * nn + j]
-                    if Aj == 0.0:
-                        continue
-                    dAj = s.dA[f * nn + j]
-                    any_member = False
-                    for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
-                        cz = c[t.member_col[q]] * t.member_prefactor[q]
-                        if cz == 0.0:
-                            continue
-                        if not any_member:
-                            for k in range(m):
-                                Q[k] = 0.0
-                                Qc[k] = 0.0
-                            any_member = True
-                        fp_angular_weights(m, cosv, t.member_lambda[q], t.member_zeta[q],
-                                           t.member_izeta[q], cz, Q, Qc)
-                    if not any_member:
-                        continue
-                    if t.group_wide[g]:
-                        fp_angular_accumulate(m, Aj, dAj, &s.A[f * nn + k0], &s.dA[f * nn + k0],
-                                              NULL, NULL, Q, Qc, Sc, Sj, Sk, Sjk)
-                    else:
-                        if t.factor_rc[f0 + f] != fc_rc:
-                            fc_rc = t.factor_rc[f0 + f]
-                            fp_cutoff_block(t.cutoff_type, m, rjk, fc_rc, t.alpha, fcjk, dfcjk)
-                        fp_gaussian_times(m, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f],
-                                          fcjk, dfcjk, B, dB)
-                        fp_angular_accumulate(m, Aj, dAj, &s.A[f * nn + k0], &s.dA[f * nn + k0],
-                                              B, dB, Q, Qc, Sc, Sj, Sk, Sjk)
-                gj[0] = 0.0
-                gj[1] = 0.0
-                gj[2] = 0.0
-                fp_angular_scatter(m, s.R[j], s.X[j], s.Y[j], s.Z[j], &s.R[k0], &s.X[k0],
-                                   &s.Y[k0], &s.Z[k0], cosv, rjk if need_rjk else NULL, Sc, Sj,
-                                   Sk, Sjk, gj, &gx[k0], &gy[k0], &gz[k0])
-                gx[j] += gj[0]
-                gy[j] += gj[1]
-                gz[j] += gj[2]
+    if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
+        fill_factors(e, nn, t, s, True)
+        angular_pass(i, e, nn, t, s, c, NULL, gx, gy, gz)
     for n in range(nn):
         q = 3 * s.entry[n]
         grad_entry[q] = gx[n]
@@ -425,6 +453,8 @@ cdef class KernelTables:
         self.t.factor_rs = _double_ptr(a["factor_rs"])
         self.t.factor_rc = _double_ptr(a["factor_rc"])
         self.t.group_offsets = _int64_ptr(a["group_offsets"])
+        self.t.block_needs_rjk = _int32_ptr(a["block_needs_rjk"])
+        self.t.block_narrow_cut = _double_ptr(a["block_narrow_cut"])
         self.t.group_wide = _int32_ptr(a["group_wide"])
         self.t.group_factor = _int32_ptr(a["group_factor"])
         self.t.member_offsets = _int64_ptr(a["member_offsets"])

@@ -422,15 +422,22 @@ def _build_tables(sf):
 
     group_offsets = [0]
     group_wide, group_factor, member_offsets, members = [], [], [0], []
+    block_needs_rjk, block_narrow_cut = [], []
     for e in range(n):
         for a in range(n):
             for b in range(n):
-                for (wide, factor), own in sorted(groups.get((e, a, b), {}).items()):
+                block = sorted(groups.get((e, a, b), {}).items())
+                for (wide, factor), own in block:
                     group_wide.append(int(wide))
                     group_factor.append(factor)
                     members.extend(own)
                     member_offsets.append(len(members))
                 group_offsets.append(len(group_wide))
+                narrow = [factors[e][factor][2] for (wide, factor), _ in block if not wide]
+                block_needs_rjk.append(int(bool(narrow)))
+                # with only narrow functions, partners farther than every rc from j add nothing
+                block_narrow_cut.append(max(narrow) if narrow and len(narrow) == len(block)
+                                        else -1.0)
     members = np.array(members, dtype=np.float64).reshape(-1, 3)
     zeta = members[:, 1]
     integral = (zeta == np.round(zeta)) & (zeta <= 64)
@@ -443,6 +450,8 @@ def _build_tables(sf):
         "factor_eta": factor_rows[:, 0], "factor_rs": factor_rows[:, 1],
         "factor_rc": factor_rows[:, 2],
         "group_offsets": np.array(group_offsets, dtype=np.int64),
+        "block_needs_rjk": np.array(block_needs_rjk, dtype=np.int32),
+        "block_narrow_cut": np.array(block_narrow_cut, dtype=np.float64),
         "group_wide": np.array(group_wide, dtype=np.int32),
         "group_factor": np.array(group_factor, dtype=np.int32),
         "member_offsets": np.array(member_offsets, dtype=np.int64),
