@@ -174,28 +174,26 @@ cdef int64_t add_pairs(Scratch *s, int64_t j, int64_t k0, int64_t k1, double rc_
                        bint need_rjk, double narrow_cut, int64_t count) noexcept nogil:
     """Append the pairs (j, k), k0 <= k < k1, that can contribute to the batch at `count`:
     R_k < rc_ang, and R_jk < narrow_cut when every function of the block is narrow
-    (narrow_cut > 0). Stores cos(theta_jk) and, if needed, R_jk. Returns the new count."""
+    (narrow_cut > 0). Stores cos(theta_jk) and R_jk. Returns the new count.
+
+    Branch-free: every candidate is written at `count`, which advances only for the kept
+    ones (the caller guarantees room for k1 - k0 more entries)."""
     cdef double *cosv = s.pair_rows
     cdef double *rjk = s.pair_rows + s.batch
     cdef double xj = s.X[j], yj = s.Y[j], zj = s.Z[j], inv_rj = 1.0 / s.R[j]
     cdef double dx, dy, dz, r2
-    cdef double cut2 = narrow_cut * narrow_cut
+    cdef double cut2 = narrow_cut * narrow_cut if narrow_cut > 0.0 else 1e300
     cdef int64_t k
     for k in range(k0, k1):
-        if s.R[k] >= rc_ang:
-            continue
         dx = s.X[k] - xj
         dy = s.Y[k] - yj
         dz = s.Z[k] - zj
         r2 = dx * dx + dy * dy + dz * dz
-        if narrow_cut > 0.0 and r2 >= cut2:
-            continue
         s.pair_j[count] = j
         s.pair_k[count] = k
         cosv[count] = (xj * s.X[k] + yj * s.Y[k] + zj * s.Z[k]) * inv_rj / s.R[k]
-        if need_rjk:
-            rjk[count] = sqrt(r2)
-        count += 1
+        rjk[count] = sqrt(r2)
+        count += (s.R[k] < rc_ang) & (r2 < cut2)
     return count
 
 
