@@ -427,6 +427,143 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
         grad_entry[q + 2] = gz[n]
 
 
+cdef void centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
+                             const int64_t *offsets, const int32_t *neighbors,
+                             const double *vectors, const double *distances, int64_t n_sf,
+                             double *local, const int32_t *slot_of_entry,
+                             double *block) noexcept nogil:
+    """dG_is/dr_j for every function s of centre i and every atom j it depends on, added to
+    block[slot][s][xyz] (slot 0 is atom i itself; slot_of_entry maps a neighbour entry to the
+    slot of its atom). `local` holds per-entry gradients [s][xyz][n] while they are summed."""
+    cdef int e = species[i]
+    cdef int n_el = t.n_elements
+    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, offsets, neighbors, vectors,
+                             distances)
+    cdef int64_t cap = s.capacity
+    cdef double *tmp = s.rows
+    cdef double *dtmp = s.rows + cap
+    cdef int64_t n, q, k, m, base, k0, b, col, slot, x, g, count, j, a2, b2
+    cdef double w
+    cdef double *gx
+    for n in range(n_sf * 3 * nn):
+        local[n] = 0.0
+    # radial: one function at a time
+    for b in range(n_el):
+        k0 = s.start[b]
+        m = s.start[b + 1] - k0
+        base = e * n_el + b
+        if m == 0:
+            continue
+        for q in range(t.radial_offsets[base], t.radial_offsets[base + 1]):
+            col = t.radial_col[q]
+            fp_gaussian_cutoff_block(t.cutoff_type, m, &s.R[k0], t.radial_eta[q],
+                                     t.radial_rs[q], t.radial_rc[q], t.alpha, tmp, dtmp)
+            gx = &local[3 * col * nn]
+            for k in range(m):
+                n = k0 + k
+                w = dtmp[k] / s.R[n]
+                gx[n] += w * s.X[n]
+                gx[nn + n] += w * s.Y[n]
+                gx[2 * nn + n] += w * s.Z[n]
+    # angular: the backward pass with one member's weight at a time
+    if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
+        fill_factors(e, nn, t, s, True)
+        angular_derivatives(e, nn, t, s, local)
+    # sum entries into atoms: +g for the entry's atom, -g for the centre
+    for n in range(nn):
+        slot = slot_of_entry[s.entry[n]]
+        for col in range(n_sf):
+            for x in range(3):
+                w = local[(3 * col + x) * nn + n]
+                block[(slot * n_sf + col) * 3 + x] += w
+                block[col * 3 + x] -= w
+
+
+cdef void angular_derivatives(int e, int64_t nn, const Tables *t, Scratch *s,
+                              double *local) noexcept nogil:
+    """Per-function, per-entry gradients of the angular functions of a centre."""
+    cdef int n_el = t.n_elements
+    cdef int a, b
+    cdef int64_t j, k0, count, base, g, q, f, p, f0 = t.factor_offsets[e], col
+    cdef double rc_ang = t.angular_rc_max[e]
+    cdef int64_t B_ = s.batch
+    cdef double *cosv = s.pair_rows
+    cdef double *rjk = s.pair_rows + B_
+    cdef double *Aj = s.pair_rows + 2 * B_
+    cdef double *dAj = s.pair_rows + 3 * B_
+    cdef double *Ak = s.pair_rows + 4 * B_
+    cdef double *dAk = s.pair_rows + 5 * B_
+    cdef double *fcjk = s.pair_rows + 6 * B_
+    cdef double *dfcjk = s.pair_rows + 7 * B_
+    cdef double *Bv = s.pair_rows + 8 * B_
+    cdef double *dBv = s.pair_rows + 9 * B_
+    cdef double *Q = s.pair_rows + 10 * B_
+    cdef double *Qc = s.pair_rows + 11 * B_
+    cdef double *Sc = s.pair_rows + 12 * B_
+    cdef double *Sj = s.pair_rows + 13 * B_
+    cdef double *Sk = s.pair_rows + 14 * B_
+    cdef double *Sjk = s.pair_rows + 15 * B_
+    cdef double *out = s.pair_rows + 16 * B_  # 6 rows
+    cdef double fc_rc
+    for a in range(n_el):
+        for b in range(a, n_el):
+            base = (e * n_el + a) * n_el + b
+            if t.group_offsets[base] == t.group_offsets[base + 1]:
+                continue
+            count = 0
+            j = s.start[a]
+            while j < s.start[a + 1] or count > 0:
+                # fill a batch (all of j's partners fit, since batch >= capacity)
+                while j < s.start[a + 1]:
+                    k0 = s.start[b] if s.start[b] > j + 1 else j + 1
+                    if s.R[j] >= rc_ang or k0 >= s.start[b + 1]:
+                        j += 1
+                        continue
+                    if count + (s.start[b + 1] - k0) > B_:
+                        break
+                    count = add_pairs(s, j, k0, s.start[b + 1], rc_ang,
+                                      t.block_needs_rjk[base], t.block_narrow_cut[base], count)
+                    j += 1
+                if count == 0:
+                    break
+                fc_rc = -1.0
+                for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
+                    f = t.group_factor[g]
+                    fp_take(count, &s.A[f * nn], s.pair_j, Aj)
+                    fp_take(count, &s.dA[f * nn], s.pair_j, dAj)
+                    fp_take(count, &s.A[f * nn], s.pair_k, Ak)
+                    fp_take(count, &s.dA[f * nn], s.pair_k, dAk)
+                    if not t.group_wide[g]:
+                        if t.factor_rc[f0 + f] != fc_rc:
+                            fc_rc = t.factor_rc[f0 + f]
+                            fp_cutoff_block(t.cutoff_type, count, rjk, fc_rc, t.alpha, fcjk,
+                                            dfcjk)
+                        fp_gaussian_times(count, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f],
+                                          fcjk, dfcjk, Bv, dBv)
+                    for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
+                        col = t.member_col[q]
+                        for p in range(count):
+                            Q[p] = 0.0
+                            Qc[p] = 0.0
+                            Sc[p] = 0.0
+                            Sj[p] = 0.0
+                            Sk[p] = 0.0
+                            Sjk[p] = 0.0
+                        fp_angular_weights(count, cosv, t.member_lambda[q], t.member_zeta[q],
+                                           t.member_izeta[q], t.member_prefactor[q], Q, Qc)
+                        if t.group_wide[g]:
+                            fp_angular_accumulate(count, Aj, dAj, Ak, dAk, NULL, NULL, Q, Qc, Sc,
+                                                  Sj, Sk, Sjk)
+                        else:
+                            fp_angular_accumulate(count, Aj, dAj, Ak, dAk, Bv, dBv, Q, Qc, Sc,
+                                                  Sj, Sk, Sjk)
+                        fp_angular_scatter(count, s.pair_j, s.pair_k, s.R, s.X, s.Y, s.Z, cosv,
+                                           NULL if t.group_wide[g] else rjk, Sc, Sj, Sk, Sjk,
+                                           out, &local[3 * col * nn], &local[(3 * col + 1) * nn],
+                                           &local[(3 * col + 2) * nn])
+                count = 0
+
+
 cdef class KernelTables:
     """Owns the table arrays and exposes them as a C struct to the kernels."""
     cdef Tables t
@@ -568,3 +705,35 @@ def gather_gradient(const int64_t[::1] offsets, const int32_t[::1] neighbors,
     for a in range(3):
         for b in range(3):
             strain[a, b] += w[3 * a + b]
+
+
+def derivatives(KernelTables tables, const int32_t[::1] species, const int64_t[::1] offsets,
+                const int32_t[::1] neighbors, const double[:, ::1] vectors,
+                const double[::1] distances, const int32_t[::1] n_functions,
+                const int32_t[::1] slot_of_entry, const int64_t[::1] block_start,
+                double[::1] out, int n_threads):
+    """Stored derivatives: centre i's block out[block_start[i]:] is [slot][function][xyz]
+    (zeroed by the caller); n_functions[i] is the number of functions of its element."""
+    cdef int64_t n_atoms = species.shape[0]
+    cdef int64_t i, capacity, max_sf
+    cdef Scratch *scratch
+    cdef double *local
+    cdef int[::1] failed = np.zeros(1, dtype=np.intc)
+    if n_atoms == 0 or neighbors.shape[0] == 0:
+        return
+    capacity = int(np.diff(np.asarray(offsets)).max())
+    max_sf = int(np.asarray(n_functions).max())
+    with nogil, parallel(num_threads=n_threads):
+        scratch = scratch_new(capacity, tables.max_factors, tables.t.n_elements)
+        local = <double *> malloc(3 * max_sf * capacity * sizeof(double))
+        for i in prange(n_atoms, schedule="dynamic", chunksize=4):
+            if scratch == NULL or local == NULL:
+                failed[0] = 1
+                continue
+            centre_derivatives(i, &tables.t, scratch, &species[0], &offsets[0], &neighbors[0],
+                               &vectors[0, 0], &distances[0], n_functions[i], local,
+                               &slot_of_entry[0], &out[block_start[i]])
+        free(local)
+        scratch_delete(scratch)
+    if failed[0]:
+        raise MemoryError("symmetry functions: cannot allocate per-thread scratch")

@@ -14,6 +14,14 @@ from fastpot import _symmetry
 from fastpot._threading import resolve_threads
 from fastpot.neighbors import NeighborList
 
+def _default_max_bytes():
+    import os
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
 CUTOFF_TYPES = {"hard": 0, "cos": 1, "tanhu": 2, "tanh": 3, "exp": 4,
                 "poly1": 5, "poly2": 6, "poly3": 7, "poly4": 8}
 CUTOFF_NAMES = {number: name for name, number in CUTOFF_TYPES.items()}
@@ -345,9 +353,107 @@ class SymmetryFunctions:
                                   strain)
         return gradient, 0.5 * (strain + strain.T)
 
+    def derivatives(self, atoms, n_threads=None, neighbor_list=None, max_bytes=None):
+        """Stored sparse dG/dR of a structure (for training): see ``StoredDerivatives``.
+
+        Refuses (MemoryError) to allocate more than `max_bytes` (default: a quarter of the
+        machine's memory); ``derivative_nbytes`` tells the size beforehand."""
+        species = self.species(atoms)
+        nl = neighbor_list if neighbor_list is not None else self.neighbor_list(atoms, n_threads)
+        slot_offsets, slot_atoms, slot_of_entry = _slots(self, species, nl)
+        widths = np.array([len(self.functions[s]) for s in self.elements], dtype=np.int32)
+        n_functions = widths[species]
+        sizes = np.diff(slot_offsets) * n_functions * 3
+        block_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        nbytes = 8 * int(block_start[-1])
+        limit = _default_max_bytes() if max_bytes is None else int(max_bytes)
+        if nbytes > limit:
+            raise MemoryError(f"stored symmetry-function derivatives of this structure need "
+                              f"{nbytes / 2**20:.1f} MiB, more than the limit of "
+                              f"{limit / 2**20:.1f} MiB (max_bytes)")
+        values = np.zeros(block_start[-1])
+        _symmetry.derivatives(self.tables, species, nl.offsets, nl.neighbors, nl.vectors,
+                              nl.distances, n_functions, slot_of_entry, block_start, values,
+                              resolve_threads(n_threads))
+        return StoredDerivatives(species, n_functions, slot_offsets, slot_atoms, block_start,
+                                 values)
+
+    def derivative_nbytes(self, structures, n_threads=None):
+        """Bytes that ``derivatives`` would hold for these structures, summed (neighbour
+        lists only: cheap next to computing the derivatives)."""
+        total = 0
+        widths = np.array([len(self.functions[s]) for s in self.elements])
+        for atoms in structures:
+            species = self.species(atoms)
+            slot_offsets, _, _ = _slots(self, species, self.neighbor_list(atoms, n_threads))
+            total += 8 * int((np.diff(slot_offsets) * widths[species] * 3).sum())
+        return total
+
     def compute_many(self, structures, n_threads=None):
         """``compute`` for each structure of a sequence; a list of dicts."""
         return [self.compute(atoms, n_threads=n_threads) for atoms in structures]
+
+
+class StoredDerivatives:
+    """dG_i/dr_j of one structure, kept only for the atoms j each centre i depends on.
+
+    Centre i owns slots ``slot_offsets[i]:slot_offsets[i + 1]`` (the first is atom i itself,
+    then its neighbour atoms in increasing index; periodic images of one atom share a slot),
+    with atom indices ``slot_atoms``. Its derivatives are
+    ``values[block_start[i]:block_start[i + 1]].reshape(n_slots, n_functions_i, 3)``.
+    """
+
+    def __init__(self, species, n_functions, slot_offsets, slot_atoms, block_start, values):
+        self.species = species
+        self.n_functions = n_functions
+        self.slot_offsets = slot_offsets
+        self.slot_atoms = slot_atoms
+        self.block_start = block_start
+        self.values = values
+
+    @property
+    def nbytes(self):
+        return sum(a.nbytes for a in (self.species, self.n_functions, self.slot_offsets,
+                                      self.slot_atoms, self.block_start, self.values))
+
+    def block(self, i):
+        """(atoms, derivatives of shape (n_slots, n_functions, 3)) of centre i."""
+        slots = slice(self.slot_offsets[i], self.slot_offsets[i + 1])
+        values = self.values[self.block_start[i]:self.block_start[i + 1]]
+        return self.slot_atoms[slots], values.reshape(-1, self.n_functions[i], 3)
+
+    def gradient(self, weights_per_atom):
+        """Gradient with respect to positions of sum_i w_i . G_i, for a list of per-atom weight
+        vectors (a plain Python loop: for checks, not for speed)."""
+        gradient = np.zeros((len(self.species), 3))
+        for i, w in enumerate(weights_per_atom):
+            atoms, block = self.block(i)
+            np.add.at(gradient, atoms, np.einsum("s,asx->ax", w, block))
+        return gradient
+
+
+def _slots(sf, species, nl):
+    """Per centre: its atom first, then the distinct neighbour atoms within its cutoff."""
+    n_atoms = len(species)
+    centers = nl.centers.astype(np.int64)
+    neighbors = nl.neighbors.astype(np.int64)
+    rc = np.array([max(f.rc for f in sf.functions[s]) for s in sf.elements])
+    used = (nl.distances < rc[species[centers]]) & (neighbors != centers)
+    keys = np.unique(centers[used] * n_atoms + neighbors[used])
+    per_centre = np.bincount(keys // n_atoms, minlength=n_atoms) + 1
+    slot_offsets = np.concatenate([[0], np.cumsum(per_centre)])
+    slot_atoms = np.empty(slot_offsets[-1], dtype=np.int64)
+    slot_atoms[slot_offsets[:-1]] = np.arange(n_atoms)
+    first_other = np.ones(slot_offsets[-1], dtype=bool)
+    first_other[slot_offsets[:-1]] = False
+    slot_atoms[first_other] = keys % n_atoms
+    # slot of each entry: 0 for an image of the centre, else 1 + rank among the centre's keys
+    entry_keys = centers * n_atoms + neighbors
+    rank = np.searchsorted(keys, entry_keys)
+    centre_first = np.searchsorted(keys, np.arange(n_atoms) * n_atoms)
+    slot_of_entry = np.where(neighbors == centers, 0, 1 + rank - centre_first[centers])
+    slot_of_entry = np.where(used | (neighbors == centers), slot_of_entry, 0).astype(np.int32)
+    return slot_offsets, slot_atoms, slot_of_entry
 
 
 def _check_no_overlap(nl):

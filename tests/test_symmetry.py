@@ -377,3 +377,61 @@ def test_n2p2_comments_tabs_and_units(tmp_path):
     # written back in file units, read again: the same definitions
     lines = "\n".join(["elements Si O"] + sf.to_n2p2_lines(cflength=2.0)) + "\n"
     assert SymmetryFunctions.from_n2p2(write(tmp_path, lines), cflength=2.0) == sf
+
+
+# -- stored derivatives (training form) ----------------------------------------------------
+
+def per_atom_rows(atoms, per_element):
+    seen, rows = {}, []
+    for atom in atoms:
+        k = seen.get(atom.symbol, 0)
+        seen[atom.symbol] = k + 1
+        rows.append(per_element[atom.symbol][k])
+    return rows
+
+
+@pytest.mark.parametrize("pbc", [True, False])
+def test_stored_derivatives_equal_backward_and_finite_differences(pbc):
+    sf = mixed_set("poly4", alpha=0.1)
+    atoms = random_cell(31, n_atoms=9, pbc=pbc)
+    stored = sf.derivatives(atoms)
+    weights = random_weights(sf, atoms, seed=3)
+    gradient, _ = sf.backward(atoms, weights)
+    np.testing.assert_allclose(stored.gradient(per_atom_rows(atoms, weights)), gradient,
+                               rtol=1e-12, atol=1e-12)
+    # one block against finite differences of every function of that centre
+    centre = 4
+    slot_atoms, block = stored.block(centre)
+    assert slot_atoms[0] == centre and len(set(slot_atoms)) == len(slot_atoms)
+    h = 1e-5
+    for slot, atom in list(enumerate(slot_atoms))[:3]:
+        for c in range(3):
+            moved = []
+            for sign in (1, -1):
+                shifted = atoms.copy()
+                shifted.positions[atom, c] += sign * h
+                moved.append(per_atom_rows(shifted, sf.compute(shifted))[centre])
+            np.testing.assert_allclose(block[slot, :, c], (moved[0] - moved[1]) / (2 * h),
+                                       rtol=1e-6, atol=1e-7)
+    assert np.abs(block).max() > 1e-2
+
+
+def test_stored_derivatives_small_cell_merges_images():
+    sf = mixed_set("cos", rc=6.0)
+    atoms = Atoms("SiO", positions=[[0, 0, 0], [1.1, 0.9, 0.7]], cell=np.eye(3) * 2.6, pbc=True)
+    stored = sf.derivatives(atoms)
+    for i in range(2):
+        slot_atoms, block = stored.block(i)
+        assert sorted(slot_atoms) == [0, 1]
+    weights = random_weights(sf, atoms)
+    np.testing.assert_allclose(stored.gradient(per_atom_rows(atoms, weights)),
+                               sf.backward(atoms, weights)[0], atol=1e-12)
+
+
+def test_stored_derivatives_memory_is_reported_and_bounded():
+    sf = mixed_set("cos")
+    atoms = random_cell(32, n_atoms=9)
+    stored = sf.derivatives(atoms)
+    assert sf.derivative_nbytes([atoms]) == stored.values.nbytes
+    with pytest.raises(MemoryError, match="need .* MiB, more than the limit"):
+        sf.derivatives(atoms, max_bytes=1000)
