@@ -1,0 +1,114 @@
+"""Scaling statistics and modes, n2p2 scaling.data round trips, default function sets."""
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from fastpot.n2p2 import InputNN, N2P2FormatError
+from fastpot.scaling import Scaling, n2p2_mode
+from fastpot.symmetry import Radial, SymmetryFunctions
+from fastpot.symmetry_sets import default_symmetry_functions
+
+
+def small_set():
+    return SymmetryFunctions(["Cu"], [Radial("Cu", "Cu", eta, 0.0, 5.0) for eta in (0.1, 1.0)])
+
+
+STATS = {"Cu": np.array([[0.5, 2.5, 1.0, 0.25], [0.0, 4.0, 3.0, 2.0]])}
+
+
+@pytest.mark.parametrize("mode, expected", [
+    ("none", lambda g: g),
+    ("center", lambda g: g - STATS["Cu"][:, 2]),
+    ("scale", lambda g: -1 + 2 * (g - STATS["Cu"][:, 0]) / (STATS["Cu"][:, 1] - STATS["Cu"][:, 0])),
+    ("scalecenter", lambda g: -1 + 2 * (g - STATS["Cu"][:, 2]) / (STATS["Cu"][:, 1] - STATS["Cu"][:, 0])),
+    ("sigma", lambda g: -1 + 2 * (g - STATS["Cu"][:, 2]) / STATS["Cu"][:, 3]),
+])
+def test_modes_follow_n2p2_formulas(mode, expected):
+    scaling = Scaling(mode, STATS, smin=-1.0, smax=1.0)
+    g = np.array([[1.0, 2.0], [2.0, 0.5]])
+    np.testing.assert_allclose(scaling.apply({"Cu": g})["Cu"], expected(g), rtol=1e-15)
+
+
+def test_from_data_statistics_and_constant_functions():
+    data = [{"Cu": np.array([[1.0, 7.0], [3.0, 7.0]])}, {"Cu": np.array([[2.0, 7.0]])}]
+    scaling = Scaling.from_data(small_set(), data, mode="scale")
+    np.testing.assert_allclose(scaling.stats["Cu"][0], [1.0, 3.0, 2.0, np.sqrt(2 / 3)])
+    assert scaling.factor["Cu"][1] == 0.0  # constant over the data: no information, no inf
+    assert np.isfinite(scaling.apply({"Cu": np.array([[5.0, 9.0]])})["Cu"]).all()
+    with pytest.raises(ValueError, match="no atoms of element Cu"):
+        Scaling.from_data(small_set(), [{}])
+
+
+def test_constant_function_is_refused_when_read():
+    stats = {"Cu": np.array([[1.0, 1.0, 1.0, 0.0], [0.0, 4.0, 3.0, 2.0]])}
+    with pytest.raises(ValueError, match="Gmax - Gmin is zero for element Cu function 1"):
+        Scaling("scale", stats)
+    with pytest.raises(ValueError, match="Gsigma is zero"):
+        Scaling("sigma", stats)
+    Scaling("center", stats)  # no division, fine
+
+
+def test_extrapolation_mask():
+    scaling = Scaling("scale", STATS)
+    mask = scaling.extrapolation("Cu", np.array([[0.5, 4.0], [0.4999, 4.1], [2.0, -1e-9]]))
+    np.testing.assert_array_equal(mask, [[False, False], [True, True], [False, True]])
+
+
+def test_bad_modes_and_ranges():
+    with pytest.raises(ValueError, match="unknown scaling mode 'minmax'"):
+        Scaling("minmax", STATS)
+    with pytest.raises(ValueError, match="smin < smax"):
+        Scaling("scale", STATS, smin=1.0, smax=1.0)
+    with pytest.raises(ValueError, match=r"shape \(n_functions, 4\)"):
+        Scaling("scale", {"Cu": np.zeros((2, 3))})
+
+
+@pytest.mark.parametrize("name, mode", [("Cu2S_PBE", "sigma"), ("H2O_RPBE-D3", "scalecenter")])
+def test_read_n2p2_and_round_trip(shared_data, tmp_path, name, mode):
+    folder = shared_data / "n2p2" / name
+    settings = InputNN(folder / "input.nn")
+    sf = SymmetryFunctions.from_n2p2(settings)
+    assert n2p2_mode(settings) == mode
+    scaling = Scaling.read_n2p2(folder / "scaling.data", sf, mode)
+    first = sf.elements[0]
+    line = next(l for l in open(folder / "scaling.data") if not l.startswith("#")).split()
+    np.testing.assert_array_equal(scaling.stats[first][0], [float(x) for x in line[2:6]])
+    scaling.write_n2p2(tmp_path / "scaling.data", sf)
+    assert Scaling.read_n2p2(tmp_path / "scaling.data", sf, mode) == scaling
+
+
+def test_scaling_file_errors(tmp_path):
+    sf = small_set()
+    path = tmp_path / "scaling.data"
+    path.write_text("# header\n1 1 0.0 1.0 0.5 0.1\n\n1 2 0.0 1.0 0.5 0.1\n")
+    with pytest.raises(N2P2FormatError, match="scaling.data:3: blank line"):
+        Scaling.read_n2p2(path, sf, "scale")
+    path.write_text("1 1 0.0 1.0 0.5 0.1\n")
+    with pytest.raises(N2P2FormatError, match="1 data lines, but the symmetry functions need 2"):
+        Scaling.read_n2p2(path, sf, "scale")
+    path.write_text("1 1 0.0 1.0d0 0.5 0.1\n1 2 0 1 0.5 0.1\n")
+    with pytest.raises(N2P2FormatError, match="scaling.data:1: scaling value: '1.0d0'"):
+        Scaling.read_n2p2(path, sf, "scale")
+    path.write_text("1 1 0.0 1.0\n")
+    with pytest.raises(N2P2FormatError, match="expected 'element function Gmin Gmax Gmean"):
+        Scaling.read_n2p2(path, sf, "scale")
+    with pytest.raises(FileNotFoundError, match="n2p2 scaling file not found"):
+        Scaling.read_n2p2(tmp_path / "nope", sf, "scale")
+
+
+def test_default_sets_are_complete_and_informative():
+    sf = default_symmetry_functions(["Cu", "O"], cutoff=5.5)
+    # per element: 2 neighbours x 12 radial + 3 pairs x 16 angular
+    assert sf.n_functions("Cu") == sf.n_functions("O") == 2 * 12 + 3 * 16
+    assert sf.cutoff == 5.5
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    atoms.symbols[::4] = "O"
+    atoms.rattle(0.05, seed=0)
+    values = sf.compute(atoms)
+    # every radial and every angular column sees something in a dense solid
+    for element, block in values.items():
+        assert block.shape[1] == 72
+    narrow = default_symmetry_functions(["Si"], cutoff=5.0, wide=False)
+    assert {f.kind for f in narrow.functions["Si"]} == {2, 3}
+    with pytest.raises(ValueError, match="need 0 < r_inner < cutoff"):
+        default_symmetry_functions(["Si"], cutoff=0.5)
