@@ -296,61 +296,56 @@ static inline double fp_int_power(double P, int n) {
     return result;
 }
 
-/* Sum over k < m of (P_k > 0 ? P_k^zeta w_k : 0), P_k = 1 + lambda cos_k. */
-static inline double fp_angular_sum(int m, const double *cosv, const double *w, double lambda,
-                                    double zeta, int izeta) {
-    double sum = 0.0;
-    int k;
+/* The angular powers of a batch, shared by every function with this (lambda, zeta):
+ * Pz[p] = P^zeta and dPz[p] = zeta lambda P^(zeta-1), both 0 where P = 1 + lambda cos <= 0. */
+static inline void fp_angular_powers(int m, const double *cosv, double lambda, double zeta,
+                                     int izeta, double *Pz, double *dPz) {
+    int p;
+    const double zl = zeta * lambda;
     if (izeta == 1) {
-        FP_SIMD_SUM(sum) for (k = 0; k < m; k++) {
-            double P = 1.0 + lambda * cosv[k];
-            sum += P > 0.0 ? P * w[k] : 0.0;
+        FP_SIMD for (p = 0; p < m; p++) {
+            double P = 1.0 + lambda * cosv[p];
+            double on = P > 0.0 ? 1.0 : 0.0;
+            Pz[p] = on * P;
+            dPz[p] = on * zl;
         }
     } else if (izeta >= 0) {
-        FP_SIMD_SUM(sum) for (k = 0; k < m; k++) {
-            double P = 1.0 + lambda * cosv[k];
-            double Pz = fp_int_power(P, izeta);
-            sum += P > 0.0 ? Pz * w[k] : 0.0;
+        FP_SIMD for (p = 0; p < m; p++) {
+            double P = 1.0 + lambda * cosv[p];
+            double Pz1 = fp_int_power(P, izeta - 1);
+            double on = P > 0.0 ? 1.0 : 0.0;
+            Pz[p] = on * Pz1 * P;
+            dPz[p] = on * zl * Pz1;
         }
     } else {
-        for (k = 0; k < m; k++) {
-            double P = 1.0 + lambda * cosv[k];
-            sum += P > 0.0 ? pow(P, zeta) * w[k] : 0.0;
+        for (p = 0; p < m; p++) {
+            double P = 1.0 + lambda * cosv[p];
+            if (P > 0.0) {
+                double Pz1 = pow(P, zeta - 1.0);
+                Pz[p] = Pz1 * P;
+                dPz[p] = zl * Pz1;
+            } else {
+                Pz[p] = 0.0;
+                dPz[p] = 0.0;
+            }
         }
     }
+}
+
+static inline double fp_dot(int m, const double *x, const double *y) {
+    double sum = 0.0;
+    int p;
+    FP_SIMD_SUM(sum) for (p = 0; p < m; p++) sum += x[p] * y[p];
     return sum;
 }
 
-/* Fold one member (weight cz = c_s 2^(1-zeta)) into Q_k = sum cz P^zeta and
- * Qc_k = sum cz zeta lambda P^(zeta-1). */
-static inline void fp_angular_weights(int m, const double *cosv, double lambda, double zeta,
-                                      int izeta, double cz, double *Q, double *Qc) {
-    int k;
-    const double czl = cz * zeta * lambda;
-    if (izeta == 1) {
-        FP_SIMD for (k = 0; k < m; k++) {
-            double P = 1.0 + lambda * cosv[k];
-            double on = P > 0.0 ? 1.0 : 0.0;
-            Q[k] += on * cz * P;
-            Qc[k] += on * czl;
-        }
-    } else if (izeta >= 0) {
-        FP_SIMD for (k = 0; k < m; k++) {
-            double P = 1.0 + lambda * cosv[k];
-            double Pz1 = fp_int_power(P, izeta - 1);
-            double on = P > 0.0 ? 1.0 : 0.0;
-            Q[k] += on * cz * Pz1 * P;
-            Qc[k] += on * czl * Pz1;
-        }
-    } else {
-        for (k = 0; k < m; k++) {
-            double P = 1.0 + lambda * cosv[k];
-            if (P > 0.0) {
-                double Pz1 = pow(P, zeta - 1.0);
-                Q[k] += cz * Pz1 * P;
-                Qc[k] += czl * Pz1;
-            }
-        }
+/* y1 += a x1, y2 += a x2 */
+static inline void fp_axpy2(int m, double a, const double *x1, const double *x2, double *y1,
+                            double *y2) {
+    int p;
+    FP_SIMD for (p = 0; p < m; p++) {
+        y1[p] += a * x1[p];
+        y2[p] += a * x2[p];
     }
 }
 

@@ -49,6 +49,11 @@ cdef struct Tables:
     const double *member_prefactor   # 2^(1 - zeta)
     const int32_t *member_izeta      # zeta as an integer, or -1 when not integral
     const int32_t *member_col
+    const int32_t *member_power      # index of its (lambda, zeta) among its block's powers
+    const int64_t *power_offsets     # CSR over (centre, a, b): distinct (lambda, zeta)
+    const double *power_lambda
+    const double *power_zeta
+    const int32_t *power_izeta
 
 
 cdef extern from "_simd.h" nogil:
@@ -59,10 +64,6 @@ cdef extern from "_simd.h" nogil:
     void fp_gaussian_cutoff_block(int kind, int m, const double *r, double eta, double rs,
                                   double rc, double alpha, double *g, double *dg)
     double fp_sum(int m, const double *x)
-    double fp_angular_sum(int m, const double *cosv, const double *w, double lam, double zeta,
-                          int izeta)
-    void fp_angular_weights(int m, const double *cosv, double lam, double zeta, int izeta,
-                            double cz, double *Q, double *Qc)
     void fp_angular_accumulate(int m, const double *Aj, const double *dAj, const double *Ak,
                                const double *dAk, const double *B, const double *dB,
                                const double *Q, const double *Qc, double *Sc, double *Sj,
@@ -73,6 +74,10 @@ cdef extern from "_simd.h" nogil:
                             const double *Sj, const double *Sk, const double *Sjk, double *out,
                             double *gx, double *gy, double *gz)
     void fp_take(int m, const double *src, const int64_t *index, double *dst)
+    void fp_angular_powers(int m, const double *cosv, double lam, double zeta, int izeta,
+                           double *Pz, double *dPz)
+    double fp_dot(int m, const double *x, const double *y)
+    void fp_axpy2(int m, double a, const double *x1, const double *x2, double *y1, double *y2)
 
 
 cdef enum:
@@ -85,6 +90,7 @@ cdef struct Scratch:
     int64_t capacity      # neighbours per centre
     int64_t batch         # pairs per batch (>= capacity, so one neighbour's pairs always fit)
     int max_factors
+    int max_powers        # distinct (lambda, zeta) per element block
     # neighbours of the current centre, sorted by element: block b is start[b]..start[b+1]
     double *R
     double *X
@@ -102,7 +108,8 @@ cdef struct Scratch:
     double *pair_rows     # PAIR_ROWS x batch
 
 
-cdef Scratch *scratch_new(int64_t capacity, int max_factors, int n_elements) noexcept nogil:
+cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
+                          int n_elements) noexcept nogil:
     """Per-thread work arrays for centres with up to `capacity` neighbour entries."""
     cdef Scratch *s = <Scratch *> calloc(1, sizeof(Scratch))
     if s == NULL:
@@ -110,13 +117,14 @@ cdef Scratch *scratch_new(int64_t capacity, int max_factors, int n_elements) noe
     s.capacity = capacity if capacity > 0 else 1
     s.batch = s.capacity if s.capacity > MIN_BATCH else MIN_BATCH
     s.max_factors = max_factors if max_factors > 0 else 1
+    s.max_powers = max_powers
     s.R = <double *> malloc(4 * s.capacity * sizeof(double))
     s.entry = <int64_t *> malloc(s.capacity * sizeof(int64_t))
     s.start = <int64_t *> malloc((n_elements + 2) * sizeof(int64_t))
     s.A = <double *> malloc(2 * s.capacity * s.max_factors * sizeof(double))
     s.rows = <double *> malloc(NEIGHBOR_ROWS * s.capacity * sizeof(double))
     s.pair_j = <int64_t *> malloc(2 * s.batch * sizeof(int64_t))
-    s.pair_rows = <double *> malloc(PAIR_ROWS * s.batch * sizeof(double))
+    s.pair_rows = <double *> malloc((PAIR_ROWS + 2 * max_powers) * s.batch * sizeof(double))
     if (s.R == NULL or s.entry == NULL or s.start == NULL or s.A == NULL or s.rows == NULL
             or s.pair_j == NULL or s.pair_rows == NULL):
         scratch_delete(s)
@@ -197,6 +205,18 @@ cdef int64_t add_pairs(Scratch *s, int64_t j, int64_t k0, int64_t k1, double rc_
     return count
 
 
+cdef double *batch_powers(int64_t m, int64_t base, const Tables *t, Scratch *s) noexcept nogil:
+    """Fill the power rows of the batch for its block; returns the first row. Row 2 t holds
+    P^zeta and row 2 t + 1 zeta lambda P^(zeta - 1) of the block's power t."""
+    cdef double *rows = s.pair_rows + PAIR_ROWS * s.batch
+    cdef int64_t q, p0 = t.power_offsets[base]
+    for q in range(t.power_offsets[base + 1] - p0):
+        fp_angular_powers(m, s.pair_rows, t.power_lambda[p0 + q], t.power_zeta[p0 + q],
+                          t.power_izeta[p0 + q], rows + 2 * q * s.batch,
+                          rows + (2 * q + 1) * s.batch)
+    return rows
+
+
 cdef void batch_values(int64_t m, int e, int64_t nn, int64_t base, const Tables *t, Scratch *s,
                        double *G) noexcept nogil:
     """Add the angular functions of one batch of m pairs (element block `base`) to G."""
@@ -209,6 +229,7 @@ cdef void batch_values(int64_t m, int e, int64_t nn, int64_t base, const Tables 
     cdef double *tmp = s.pair_rows + 5 * B_
     cdef int64_t g, q, f, p, f0 = t.factor_offsets[e]
     cdef double fc_rc = -1.0
+    cdef double *powers = batch_powers(m, base, t, s)
     for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
         f = t.group_factor[g]
         fp_take(m, &s.A[f * nn], s.pair_j, W)
@@ -224,8 +245,8 @@ cdef void batch_values(int64_t m, int e, int64_t nn, int64_t base, const Tables 
             for p in range(m):
                 W[p] *= tmp[p]
         for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
-            G[t.member_col[q]] += t.member_prefactor[q] * fp_angular_sum(
-                m, cosv, W, t.member_lambda[q], t.member_zeta[q], t.member_izeta[q])
+            G[t.member_col[q]] += t.member_prefactor[q] * fp_dot(
+                m, powers + 2 * t.member_power[q] * B_, W)
 
 
 cdef void batch_backward(int64_t m, int e, int64_t nn, int64_t base, const Tables *t,
@@ -255,6 +276,7 @@ cdef void batch_backward(int64_t m, int e, int64_t nn, int64_t base, const Table
     cdef int64_t g, q, f, p, f0 = t.factor_offsets[e]
     cdef double fc_rc = -1.0, cz
     cdef bint any_member, any_group = False
+    cdef double *powers = batch_powers(m, base, t, s)
     for p in range(m):
         Sc[p] = 0.0
         Sj[p] = 0.0
@@ -271,8 +293,8 @@ cdef void batch_backward(int64_t m, int e, int64_t nn, int64_t base, const Table
                     Q[p] = 0.0
                     Qc[p] = 0.0
                 any_member = True
-            fp_angular_weights(m, cosv, t.member_lambda[q], t.member_zeta[q],
-                               t.member_izeta[q], cz, Q, Qc)
+            fp_axpy2(m, cz, powers + 2 * t.member_power[q] * B_,
+                     powers + (2 * t.member_power[q] + 1) * B_, Q, Qc)
         if not any_member:
             continue
         any_group = True
@@ -504,6 +526,7 @@ cdef void angular_derivatives(int e, int64_t nn, const Tables *t, Scratch *s,
     cdef double *Sk = s.pair_rows + 14 * B_
     cdef double *Sjk = s.pair_rows + 15 * B_
     cdef double *out = s.pair_rows + 16 * B_  # 6 rows
+    cdef double *powers
     cdef double fc_rc
     for a in range(n_el):
         for b in range(a, n_el):
@@ -527,6 +550,7 @@ cdef void angular_derivatives(int e, int64_t nn, const Tables *t, Scratch *s,
                 if count == 0:
                     break
                 fc_rc = -1.0
+                powers = batch_powers(count, base, t, s)
                 for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
                     f = t.group_factor[g]
                     fp_take(count, &s.A[f * nn], s.pair_j, Aj)
@@ -549,8 +573,9 @@ cdef void angular_derivatives(int e, int64_t nn, const Tables *t, Scratch *s,
                             Sj[p] = 0.0
                             Sk[p] = 0.0
                             Sjk[p] = 0.0
-                        fp_angular_weights(count, cosv, t.member_lambda[q], t.member_zeta[q],
-                                           t.member_izeta[q], t.member_prefactor[q], Q, Qc)
+                        fp_axpy2(count, t.member_prefactor[q],
+                                 powers + 2 * t.member_power[q] * B_,
+                                 powers + (2 * t.member_power[q] + 1) * B_, Q, Qc)
                         if t.group_wide[g]:
                             fp_angular_accumulate(count, Aj, dAj, Ak, dAk, NULL, NULL, Q, Qc, Sc,
                                                   Sj, Sk, Sjk)
@@ -569,6 +594,7 @@ cdef class KernelTables:
     cdef Tables t
     cdef object arrays
     cdef public int max_factors
+    cdef public int max_powers
 
     def __init__(self, int n_elements, int cutoff_type, double alpha, dict arrays):
         self.arrays = {key: np.ascontiguousarray(value) for key, value in arrays.items()}
@@ -598,8 +624,14 @@ cdef class KernelTables:
         self.t.member_prefactor = _double_ptr(a["member_prefactor"])
         self.t.member_izeta = _int32_ptr(a["member_izeta"])
         self.t.member_col = _int32_ptr(a["member_col"])
+        self.t.member_power = _int32_ptr(a["member_power"])
+        self.t.power_offsets = _int64_ptr(a["power_offsets"])
+        self.t.power_lambda = _double_ptr(a["power_lambda"])
+        self.t.power_zeta = _double_ptr(a["power_zeta"])
+        self.t.power_izeta = _int32_ptr(a["power_izeta"])
         factor_offsets = a["factor_offsets"]
         self.max_factors = int(np.diff(factor_offsets).max()) if len(factor_offsets) > 1 else 0
+        self.max_powers = int(np.diff(a["power_offsets"]).max())
 
 
 cdef const double *_double_ptr(object array) except NULL:
@@ -642,7 +674,7 @@ def values(KernelTables tables, const int32_t[::1] species, const int64_t[::1] o
         return
     capacity = int(np.diff(np.asarray(offsets)).max())
     with nogil, parallel(num_threads=n_threads):
-        scratch = scratch_new(capacity, tables.max_factors, tables.t.n_elements)
+        scratch = scratch_new(capacity, tables.max_factors, tables.max_powers, tables.t.n_elements)
         for i in prange(n_atoms, schedule="dynamic", chunksize=4):
             if scratch == NULL:
                 failed[0] = 1
@@ -668,7 +700,7 @@ def entry_gradients(KernelTables tables, const int32_t[::1] species, const int64
         return
     capacity = int(np.diff(np.asarray(offsets)).max())
     with nogil, parallel(num_threads=n_threads):
-        scratch = scratch_new(capacity, tables.max_factors, tables.t.n_elements)
+        scratch = scratch_new(capacity, tables.max_factors, tables.max_powers, tables.t.n_elements)
         for i in prange(n_atoms, schedule="dynamic", chunksize=4):
             if scratch == NULL:
                 failed[0] = 1
@@ -724,7 +756,7 @@ def derivatives(KernelTables tables, const int32_t[::1] species, const int64_t[:
     capacity = int(np.diff(np.asarray(offsets)).max())
     max_sf = int(np.asarray(n_functions).max())
     with nogil, parallel(num_threads=n_threads):
-        scratch = scratch_new(capacity, tables.max_factors, tables.t.n_elements)
+        scratch = scratch_new(capacity, tables.max_factors, tables.max_powers, tables.t.n_elements)
         local = <double *> malloc(3 * max_sf * capacity * sizeof(double))
         for i in prange(n_atoms, schedule="dynamic", chunksize=4):
             if scratch == NULL or local == NULL:

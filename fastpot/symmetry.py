@@ -529,22 +529,31 @@ def _build_tables(sf):
     group_offsets = [0]
     group_wide, group_factor, member_offsets, members = [], [], [0], []
     block_needs_rjk, block_narrow_cut = [], []
+    member_power, power_rows, power_offsets = [], [], [0]
     for e in range(n):
         for a in range(n):
             for b in range(n):
                 block = sorted(groups.get((e, a, b), {}).items())
+                powers = []  # distinct (lambda, zeta) of the block, shared by its groups
                 for (wide, factor), own in block:
                     group_wide.append(int(wide))
                     group_factor.append(factor)
-                    members.extend(own)
+                    for lam, zeta, col in own:
+                        if (lam, zeta) not in powers:
+                            powers.append((lam, zeta))
+                        members.append((lam, zeta, col))
+                        member_power.append(powers.index((lam, zeta)))
                     member_offsets.append(len(members))
                 group_offsets.append(len(group_wide))
+                power_rows.extend(powers)
+                power_offsets.append(len(power_rows))
                 narrow = [factors[e][factor][2] for (wide, factor), _ in block if not wide]
                 block_needs_rjk.append(int(bool(narrow)))
                 # with only narrow functions, partners farther than every rc from j add nothing
                 block_narrow_cut.append(max(narrow) if narrow and len(narrow) == len(block)
                                         else -1.0)
     members = np.array(members, dtype=np.float64).reshape(-1, 3)
+    power_rows = np.array(power_rows, dtype=np.float64).reshape(-1, 2)
     zeta = members[:, 1]
     integral = (zeta == np.round(zeta)) & (zeta <= 64)
     arrays = {
@@ -565,5 +574,10 @@ def _build_tables(sf):
         "member_prefactor": 2.0 ** (1.0 - zeta),
         "member_izeta": np.where(integral, zeta, -1).astype(np.int32),
         "member_col": members[:, 2].astype(np.int32),
+        "member_power": np.array(member_power, dtype=np.int32),
+        "power_offsets": np.array(power_offsets, dtype=np.int64),
+        "power_lambda": power_rows[:, 0], "power_zeta": power_rows[:, 1],
+        "power_izeta": np.where((power_rows[:, 1] == np.round(power_rows[:, 1]))
+                                & (power_rows[:, 1] <= 64), power_rows[:, 1], -1).astype(np.int32),
     }
     return _symmetry.KernelTables(n, sf.cutoff_type, sf.cutoff_alpha, arrays)
