@@ -138,40 +138,48 @@ static inline void fp_cutoff_block(int kind, int m, const double *r, double rc, 
     default:
         break;
     }
-    FP_SIMD for (k = 0; k < m; k++) {
-        double x = (r[k] - rci) * inv_width;
-        double inside = r[k] < rc ? 1.0 : 0.0;
-        double outer = r[k] < rci ? 0.0 : 1.0; /* 0 in the flat inner region */
-        x = x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x);
-        double value, slope;
-        if (kind == 1) {
-            double c, s;
-            fp_cos_sin_pi(x, &c, &s);
-            value = 0.5 * (c + 1.0);
-            slope = -0.5 * pi * s;
-        } else if (kind == 4) {
-            double xx = x < 0.9999999 ? x : 0.9999999;
-            double t = 1.0 / (1.0 - xx * xx);
-            value = fp_exp(1.0 - t);
-            slope = -2.0 * xx * value * t * t;
-        } else if (kind == 5) {
-            value = (2.0 * x - 3.0) * x * x + 1.0;
-            slope = 6.0 * x * x - 6.0 * x;
-        } else if (kind == 6) {
-            value = ((15.0 - 6.0 * x) * x - 10.0) * x * x * x + 1.0;
-            slope = x * x * ((60.0 - 30.0 * x) * x - 30.0);
-        } else if (kind == 7) {
-            value = (x * (x * (20.0 * x - 70.0) + 84.0) - 35.0) * x * x * x * x + 1.0;
-            slope = x * x * x * (x * (x * (140.0 * x - 420.0) + 420.0) - 140.0);
-        } else {
-            value = (x * (x * ((315.0 - 70.0 * x) * x - 540.0) + 420.0) - 126.0)
-                    * x * x * x * x * x + 1.0;
-            slope = x * x * x * x * (x * (x * ((2520.0 - 630.0 * x) * x - 3780.0) + 2520.0)
-                                     - 630.0);
-        }
-        f[k] = inside * (outer > 0.0 ? value : 1.0);
-        if (df) df[k] = inside * outer * slope * inv_width;
+    /* x-based types: one loop per type, so each loop holds only its own arithmetic */
+#define FP_X_LOOP(VALUE, SLOPE)                                                   \
+    FP_SIMD for (k = 0; k < m; k++) {                                             \
+        double x = (r[k] - rci) * inv_width;                                      \
+        double inside = r[k] < rc ? 1.0 : 0.0;                                    \
+        double outer = r[k] < rci ? 0.0 : 1.0; /* 0 in the flat inner region */   \
+        x = x < 0.0 ? 0.0 : (x > 1.0 ? 1.0 : x);                                  \
+        double value, slope;                                                      \
+        VALUE;                                                                    \
+        f[k] = inside * (outer > 0.0 ? value : 1.0);                              \
+        if (df) { SLOPE; df[k] = inside * outer * slope * inv_width; }            \
     }
+    switch (kind) {
+    case 1:
+        FP_X_LOOP(double c; double sn; fp_cos_sin_pi(x, &c, &sn); value = 0.5 * (c + 1.0);
+                  slope = -0.5 * pi * sn, (void) 0)
+        break;
+    case 4:
+        FP_X_LOOP(double xx = x < 0.9999999 ? x : 0.9999999; double t = 1.0 / (1.0 - xx * xx);
+                  value = fp_exp(1.0 - t),
+                  slope = -2.0 * xx * value * t * t)
+        break;
+    case 5:
+        FP_X_LOOP(value = (2.0 * x - 3.0) * x * x + 1.0,
+                  slope = 6.0 * x * x - 6.0 * x)
+        break;
+    case 6:
+        FP_X_LOOP(value = ((15.0 - 6.0 * x) * x - 10.0) * x * x * x + 1.0,
+                  slope = x * x * ((60.0 - 30.0 * x) * x - 30.0))
+        break;
+    case 7:
+        FP_X_LOOP(value = (x * (x * (20.0 * x - 70.0) + 84.0) - 35.0) * x * x * x * x + 1.0,
+                  slope = x * x * x * (x * (x * (140.0 * x - 420.0) + 420.0) - 140.0))
+        break;
+    default:
+        FP_X_LOOP(value = (x * (x * ((315.0 - 70.0 * x) * x - 540.0) + 420.0) - 126.0)
+                          * x * x * x * x * x + 1.0,
+                  slope = x * x * x * x * (x * (x * ((2520.0 - 630.0 * x) * x - 3780.0)
+                                                + 2520.0) - 630.0))
+        break;
+    }
+#undef FP_X_LOOP
 }
 
 /* g[k] = exp(-eta (r - rs)^2) f[k] and its r-derivative dg[k] = e (df - 2 eta x f), given the
@@ -302,7 +310,12 @@ static inline void fp_angular_powers(int m, const double *cosv, double lambda, d
                                      int izeta, double *Pz, double *dPz) {
     int p;
     const double zl = zeta * lambda;
-    if (izeta == 1) {
+    if (izeta >= 1 && dPz == NULL) {
+        FP_SIMD for (p = 0; p < m; p++) {
+            double P = 1.0 + lambda * cosv[p];
+            Pz[p] = P > 0.0 ? fp_int_power(P, izeta) : 0.0;
+        }
+    } else if (izeta == 1) {
         FP_SIMD for (p = 0; p < m; p++) {
             double P = 1.0 + lambda * cosv[p];
             double on = P > 0.0 ? 1.0 : 0.0;
@@ -323,10 +336,10 @@ static inline void fp_angular_powers(int m, const double *cosv, double lambda, d
             if (P > 0.0) {
                 double Pz1 = pow(P, zeta - 1.0);
                 Pz[p] = Pz1 * P;
-                dPz[p] = zl * Pz1;
+                if (dPz) dPz[p] = zl * Pz1;
             } else {
                 Pz[p] = 0.0;
-                dPz[p] = 0.0;
+                if (dPz) dPz[p] = 0.0;
             }
         }
     }

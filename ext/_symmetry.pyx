@@ -83,7 +83,7 @@ cdef extern from "_simd.h" nogil:
 cdef enum:
     NEIGHBOR_ROWS = 8   # rows of length `capacity` (per neighbour of the centre)
     PAIR_ROWS = 24      # rows of length `batch` (per neighbour pair)
-    MIN_BATCH = 4096    # neighbour pairs processed together
+    MIN_BATCH = 512    # neighbour pairs processed together
 
 
 cdef struct Scratch:
@@ -205,7 +205,8 @@ cdef int64_t add_pairs(Scratch *s, int64_t j, int64_t k0, int64_t k1, double rc_
     return count
 
 
-cdef double *batch_powers(int64_t m, int64_t base, const Tables *t, Scratch *s) noexcept nogil:
+cdef double *batch_powers(int64_t m, int64_t base, const Tables *t, Scratch *s,
+                          bint derivatives) noexcept nogil:
     """Fill the power rows of the batch for its block; returns the first row. Row 2 t holds
     P^zeta and row 2 t + 1 zeta lambda P^(zeta - 1) of the block's power t."""
     cdef double *rows = s.pair_rows + PAIR_ROWS * s.batch
@@ -213,7 +214,7 @@ cdef double *batch_powers(int64_t m, int64_t base, const Tables *t, Scratch *s) 
     for q in range(t.power_offsets[base + 1] - p0):
         fp_angular_powers(m, s.pair_rows, t.power_lambda[p0 + q], t.power_zeta[p0 + q],
                           t.power_izeta[p0 + q], rows + 2 * q * s.batch,
-                          rows + (2 * q + 1) * s.batch)
+                          rows + (2 * q + 1) * s.batch if derivatives else NULL)
     return rows
 
 
@@ -229,7 +230,7 @@ cdef void batch_values(int64_t m, int e, int64_t nn, int64_t base, const Tables 
     cdef double *tmp = s.pair_rows + 5 * B_
     cdef int64_t g, q, f, p, f0 = t.factor_offsets[e]
     cdef double fc_rc = -1.0
-    cdef double *powers = batch_powers(m, base, t, s)
+    cdef double *powers = batch_powers(m, base, t, s, False)
     for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
         f = t.group_factor[g]
         fp_take(m, &s.A[f * nn], s.pair_j, W)
@@ -276,7 +277,7 @@ cdef void batch_backward(int64_t m, int e, int64_t nn, int64_t base, const Table
     cdef int64_t g, q, f, p, f0 = t.factor_offsets[e]
     cdef double fc_rc = -1.0, cz
     cdef bint any_member, any_group = False
-    cdef double *powers = batch_powers(m, base, t, s)
+    cdef double *powers = batch_powers(m, base, t, s, True)
     for p in range(m):
         Sc[p] = 0.0
         Sj[p] = 0.0
@@ -550,7 +551,7 @@ cdef void angular_derivatives(int e, int64_t nn, const Tables *t, Scratch *s,
                 if count == 0:
                     break
                 fc_rc = -1.0
-                powers = batch_powers(count, base, t, s)
+                powers = batch_powers(count, base, t, s, True)
                 for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
                     f = t.group_factor[g]
                     fp_take(count, &s.A[f * nn], s.pair_j, Aj)
