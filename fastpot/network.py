@@ -1,0 +1,148 @@
+"""Per-element feed-forward networks (N2P2_FORMAT.md §6).
+
+One ``Network`` per element maps its scaled symmetry functions to an atomic energy (in the
+network's own units; ``Potential`` converts). Weights are a flat vector in n2p2's order, so
+reading and writing ``weights.NNN.data`` is a copy.
+"""
+import numpy as np
+
+from fastpot import _network
+from fastpot._threading import resolve_threads
+
+ACTIVATIONS = {
+    "l": "linear", "t": "tanh", "s": "logistic", "p": "softplus", "r": "relu",
+    "g": "gaussian", "c": "cos", "S": "reverse logistic", "e": "exp(-x)", "h": "x^2",
+}
+
+
+class Network:
+    """A feed-forward network with one output neuron.
+
+    Parameters
+    ----------
+    layers : sequence of int
+        Neurons per layer: inputs, hidden layers..., and 1 output.
+    activations : str
+        One n2p2 letter per weight layer (hidden layers, then the output layer), e.g. "ttl".
+    weights : array or None
+        Flat weights in n2p2 order; None gives zeros (see ``initialize``).
+    normalize : bool
+        n2p2's ``normalize_nodes``: divide each neuron's input sum by the size of the layer
+        before it.
+    """
+
+    def __init__(self, layers, activations, weights=None, normalize=False):
+        layers = [int(n) for n in layers]
+        if len(layers) < 2 or any(n < 1 for n in layers):
+            raise ValueError(f"layers must be at least [inputs, 1] with positive sizes, got {layers}")
+        if layers[-1] != 1:
+            raise ValueError(f"the output layer must have one neuron, got {layers[-1]}")
+        if len(activations) != len(layers) - 1:
+            raise ValueError(f"need {len(layers) - 1} activation letters (one per weight layer), "
+                             f"got {activations!r}")
+        unknown = sorted(set(activations) - set(ACTIVATIONS))
+        if unknown:
+            raise ValueError(f"unknown activation(s) {unknown}; n2p2 letters: "
+                             f"{''.join(ACTIVATIONS)}")
+        self.layers = layers
+        self.activations = activations
+        self.normalize = bool(normalize)
+        self._size = np.array(layers, dtype=np.int32)
+        self._act = np.array([ord(a) for a in activations], dtype=np.int32)
+        self._scale = np.array([1.0 / n if normalize else 1.0 for n in layers[:-1]])
+        woff, boff, k = [], [], 0
+        for n_in, n_out in zip(layers[:-1], layers[1:]):
+            woff.append(k)
+            k += n_in * n_out
+            boff.append(k)
+            k += n_out
+        self._woff = np.array(woff, dtype=np.int64)
+        self._boff = np.array(boff, dtype=np.int64)
+        self.n_weights = k
+        if weights is None:
+            weights = np.zeros(k)
+        self.weights = weights
+
+    @property
+    def weights(self):
+        return self._weights
+
+    @weights.setter
+    def weights(self, values):
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        if values.shape != (self.n_weights,):
+            raise ValueError(f"network {self.layers} has {self.n_weights} weights, "
+                             f"got {values.size}")
+        if not np.isfinite(values).all():
+            raise ValueError("network weights must be finite")
+        self._weights = values
+
+    @property
+    def n_inputs(self):
+        return self.layers[0]
+
+    def layer_views(self):
+        """[(W_l of shape (n_in, n_out), b_l)] as views into the weight vector."""
+        views = []
+        for l, (n_in, n_out) in enumerate(zip(self.layers[:-1], self.layers[1:])):
+            w = self._weights[self._woff[l]:self._woff[l] + n_in * n_out].reshape(n_in, n_out)
+            views.append((w, self._weights[self._boff[l]:self._boff[l] + n_out]))
+        return views
+
+    def initialize(self, rng):
+        """Random weights scaled to the fan-in (Glorot-style for tanh-like activations), zero
+        biases; the output layer starts small so initial energies are near the mean."""
+        weights = np.zeros(self.n_weights)
+        for l, (n_in, n_out) in enumerate(zip(self.layers[:-1], self.layers[1:])):
+            limit = np.sqrt(6.0 / (n_in + n_out))
+            if self.normalize:
+                limit *= n_in  # the layer sum is divided by n_in
+            block = rng.uniform(-limit, limit, size=n_in * n_out)
+            if l == len(self.layers) - 2:
+                block *= 0.1
+            weights[self._woff[l]:self._woff[l] + n_in * n_out] = block
+        self.weights = weights
+        return self
+
+    def _inputs(self, x):
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_inputs:
+            raise ValueError(f"network inputs must have shape (n_atoms, {self.n_inputs}), "
+                             f"got {x.shape}")
+        return x
+
+    def evaluate(self, x, gradient=True, n_threads=None):
+        """Outputs y (n_atoms,) and, with ``gradient``, dy/dx (n_atoms, n_inputs)."""
+        x = self._inputs(x)
+        y = np.empty(len(x))
+        dydx = np.empty(x.shape if gradient else (0, self.n_inputs))
+        _network.evaluate(self._size, self._act, self._scale, self._woff, self._boff,
+                          self._weights, x, y, dydx if gradient else np.empty((1, 1)),
+                          gradient, resolve_threads(n_threads))
+        return (y, dydx) if gradient else y
+
+    def weight_gradient(self, x, c, d=None, v=None, n_threads=None):
+        """Gradient with respect to the weights of sum_i c_i y_i + d_i (dy_i/dx_i . v_i)."""
+        x = self._inputs(x)
+        c = np.ascontiguousarray(c, dtype=np.float64).reshape(len(x))
+        if d is None:
+            d = np.zeros(len(x))
+            v = np.zeros((len(x), self.n_inputs))
+        d = np.ascontiguousarray(d, dtype=np.float64).reshape(len(x))
+        v = np.ascontiguousarray(v, dtype=np.float64).reshape(x.shape)
+        gradient = np.zeros(self.n_weights)
+        _network.weight_gradient(self._size, self._act, self._scale, self._woff, self._boff,
+                                 self._weights, x, c, d, v, gradient, resolve_threads(n_threads))
+        return gradient
+
+    def copy(self):
+        return Network(self.layers, self.activations, self._weights.copy(), self.normalize)
+
+    def __eq__(self, other):
+        return (isinstance(other, Network) and self.layers == other.layers
+                and self.activations == other.activations and self.normalize == other.normalize
+                and np.array_equal(self._weights, other._weights))
+
+    def __repr__(self):
+        return (f"Network({'-'.join(map(str, self.layers))}, {self.activations!r}"
+                f"{', normalize' if self.normalize else ''})")
