@@ -716,10 +716,14 @@ def entry_gradients(KernelTables tables, const int32_t[::1] species, const int64
 
 def gather_gradient(const int64_t[::1] offsets, const int32_t[::1] neighbors,
                     const double[:, ::1] vectors, const double[:, ::1] grad_entry,
-                    double[:, ::1] gradient, double[:, ::1] strain):
+                    double[:, ::1] gradient, double[:, ::1] strain, bint skip_self_images=False):
     """Positions gradient and strain derivative from per-entry gradients (in entry order, so
     the sums are the same for any thread count): entry (i -> j) adds g to j and -g to i;
-    the strain derivative is sum over entries of D (x) g."""
+    the strain derivative is sum over entries of g (x) D.
+
+    skip_self_images reproduces n2p2's nnp-predict (N2P2_FORMAT.md §8): for an entry that is
+    an image of the centre itself, the +g part is dropped. That is not the gradient of the
+    energy; it exists for digit-by-digit comparisons only."""
     cdef int64_t n_atoms = offsets.shape[0] - 1
     cdef int64_t i, p, j
     cdef int a, b
@@ -731,7 +735,8 @@ def gather_gradient(const int64_t[::1] offsets, const int32_t[::1] neighbors,
             for p in range(offsets[i], offsets[i + 1]):
                 j = neighbors[p]
                 for a in range(3):
-                    gradient[j, a] += grad_entry[p, a]
+                    if not (skip_self_images and j == i):
+                        gradient[j, a] += grad_entry[p, a]
                     gradient[i, a] -= grad_entry[p, a]
                     for b in range(3):
                         w[3 * a + b] += grad_entry[p, a] * vectors[p, b]

@@ -239,3 +239,211 @@ def _block_to_atoms(block, path, cflength, cfenergy, Atoms, SinglePointCalculato
     forces = np.array(block["forces"], dtype=float).reshape(-1, 3) * cflength / cfenergy
     atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
     return atoms
+
+
+# -- potentials ---------------------------------------------------------------------------------
+
+def _architecture(settings, elements, n_inputs):
+    """(layers, activations) per element from the global keywords and the per-element
+    overrides, with n2p2's quirks (N2P2_FORMAT.md §6)."""
+    path = settings.path
+    n_hidden = settings.integer("global_hidden_layers_short")
+    nodes = settings.tokens("global_nodes_short")
+    acts = settings.tokens("global_activation_short")
+    line = settings.line_no("global_nodes_short")
+    if len(nodes) != n_hidden:
+        raise N2P2FormatError(f"{path}:{line}: global_nodes_short has {len(nodes)} values for "
+                              f"{n_hidden} hidden layer(s)")
+    nodes = [parse_integer(t, path, line, "global_nodes_short") for t in nodes]
+    line = settings.line_no("global_activation_short")
+    if len(acts) != n_hidden + 1 or any(len(a) != 1 for a in acts):
+        raise N2P2FormatError(f"{path}:{line}: global_activation_short needs {n_hidden + 1} "
+                              "single letters (hidden layers, then output)")
+    result = {e: (list(nodes), list(acts)) for e in elements}
+    overrides = {}
+    for keyword in ("element_hidden_layers_short", "element_nodes_short",
+                    "element_activation_short"):
+        for line_no, tokens in settings.lines(keyword):
+            if not tokens or tokens[0] not in elements:
+                raise N2P2FormatError(f"{path}:{line_no}: {keyword} needs a known element")
+            overrides.setdefault(tokens[0], {})[keyword] = (line_no, tokens[1:])
+    for element, given in overrides.items():
+        hidden, letters = result[element]
+        if "element_hidden_layers_short" in given:
+            line_no, tokens = given["element_hidden_layers_short"]
+            count = parse_integer(tokens[0], path, line_no, "element_hidden_layers_short")
+            if count > n_hidden:
+                raise N2P2FormatError(f"{path}:{line_no}: more hidden layers for {element} "
+                                      "than globally is not supported")
+            hidden = hidden[:count - 1] + [hidden[n_hidden - 1]] if count > 0 else []
+            letters = letters[:count - 1] + [letters[n_hidden - 1]] + [letters[-1]] \
+                if count > 0 else [letters[-1]]
+        count = len(hidden)
+        if "element_nodes_short" in given:
+            line_no, tokens = given["element_nodes_short"]
+            # n2p2 sets only hidden layers 1..H'-1; the last keeps the global value
+            values = [parse_integer(t, path, line_no, "element_nodes_short") for t in tokens]
+            for k in range(min(len(values), count - 1)):
+                hidden[k] = values[k]
+        if "element_activation_short" in given:
+            line_no, tokens = given["element_activation_short"]
+            if len(tokens) != count + 1:
+                raise N2P2FormatError(f"{path}:{line_no}: element_activation_short needs "
+                                      f"{count + 1} letters for {element}")
+            for k in range(count):  # the output activation stays global (n2p2)
+                letters[k] = tokens[k]
+        result[element] = (hidden, letters)
+    return {e: ([n_inputs[e]] + hidden + [1], "".join(letters))
+            for e, (hidden, letters) in result.items()}
+
+
+def read_weights(path, count):
+    """The first token of every data line of a weights.NNN.data file, exactly `count` values."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"n2p2 weights file not found: {path}")
+    values = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                if line.strip("\n\r"):
+                    raise N2P2FormatError(f"{path}:{line_no}: whitespace-only line (n2p2 would "
+                                          "read NaN)")
+                continue
+            if line.startswith("#"):
+                continue
+            values.append(parse_number(line.split()[0], path, line_no, "weight"))
+    if len(values) != count:
+        raise N2P2FormatError(f"{path}: {len(values)} weights, but the network needs {count}")
+    return np.array(values)
+
+
+def read_potential(cls, directory, cflength=1.0, cfenergy=1.0):
+    from ase.data import atomic_numbers
+
+    from fastpot.network import Network
+    from fastpot.scaling import Scaling, n2p2_mode
+    from fastpot.symmetry import SymmetryFunctions
+    directory = Path(directory)
+    for name, value in (("cflength", cflength), ("cfenergy", cfenergy)):
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    settings = InputNN(directory / "input.nn")
+    path = settings.path
+    kind = settings.tokens("nnp_type", required=False)
+    if kind is not None and (not kind or kind[0] not in ("2G-HDNNP", "2")):
+        raise N2P2FormatError(f"{path}:{settings.line_no('nnp_type')}: only 2G-HDNNP "
+                              f"(short-range) potentials are supported, got {kind}")
+    sf = SymmetryFunctions._from_settings(settings, cflength)
+    mode = n2p2_mode(settings)
+    scaling = Scaling.read_n2p2(directory / "scaling.data", sf, mode,
+                                settings.number("scale_min_short", 0.0),
+                                settings.number("scale_max_short", 1.0))
+    architecture = _architecture(settings, sf.elements,
+                                 {e: sf.n_functions(e) for e in sf.elements})
+    normalize = settings.has("normalize_nodes")
+    networks = {}
+    for element, (layers, letters) in architecture.items():
+        try:
+            net = Network(layers, letters, normalize=normalize)
+        except ValueError as error:
+            raise N2P2FormatError(f"{path}: network of {element}: {error}") from None
+        weights_path = directory / f"weights.{atomic_numbers[element]:03d}.data"
+        net.weights = read_weights(weights_path, net.n_weights)
+        networks[element] = net
+    present = [k for k in ("mean_energy", "conv_energy", "conv_length") if settings.has(k)]
+    if present and len(present) != 3:
+        raise N2P2FormatError(f"{path}: mean_energy, conv_energy and conv_length must be given "
+                              f"together (found only {', '.join(present)})")
+    mean = settings.number("mean_energy") if present else 0.0
+    conv_energy = settings.number("conv_energy") if present else 1.0
+    conv_length = settings.number("conv_length") if present else 1.0
+    if conv_energy == 0.0 or conv_length == 0.0:
+        raise N2P2FormatError(f"{path}: conv_energy and conv_length must be nonzero")
+    offsets = {}
+    for line_no, tokens in settings.lines("atom_energy"):
+        if len(tokens) < 2 or tokens[0] not in sf.elements:
+            raise N2P2FormatError(f"{path}:{line_no}: atom_energy needs an element of the "
+                                  f"potential and a value")
+        offsets[tokens[0]] = parse_number(tokens[1], path, line_no, "atom_energy")
+    # E_file = sum(y) / conv_energy + N mean + sum atom_energy;  E_eV = E_file / cfenergy
+    potential = cls(sf, scaling, networks, energy_unit=1.0 / (conv_energy * cfenergy),
+                    atom_energy={e: (mean + offsets.get(e, 0.0)) / cfenergy for e in sf.elements})
+    potential.n2p2 = {"cflength": cflength, "cfenergy": cfenergy, "mean_energy": mean,
+                      "conv_energy": conv_energy, "conv_length": conv_length,
+                      "atom_energy": offsets, "normalization": bool(present)}
+    return potential
+
+
+def write_potential(potential, directory, cflength=None, cfenergy=None):
+    from ase.data import atomic_numbers
+
+    from fastpot._files import atomic_write
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    original = potential.n2p2 or {}
+    cflength = original.get("cflength", 1.0) if cflength is None else float(cflength)
+    cfenergy = original.get("cfenergy", 1.0) if cfenergy is None else float(cfenergy)
+    nets = [potential.networks[e] for e in potential.elements]
+    hidden = {tuple(n.layers[1:-1]) for n in nets}
+    letters = {n.activations for n in nets}
+    if len(hidden) != 1 or len(letters) != 1 or len({n.normalize for n in nets}) != 1:
+        raise ValueError("n2p2 export needs the same hidden layers, activations and "
+                         "normalisation for every element")
+    hidden, letters = hidden.pop(), letters.pop()
+    same_units = (cflength == original.get("cflength") and cfenergy == original.get("cfenergy"))
+    if original and same_units:
+        # faithful: the numbers the potential was read with
+        mean, conv_energy = original["mean_energy"], original["conv_energy"]
+        conv_length = original["conv_length"]
+        offsets = {e: original["atom_energy"].get(e, 0.0) for e in potential.elements}
+        normalization = original["normalization"]
+    else:
+        mean, conv_length = 0.0, 1.0
+        conv_energy = 1.0 / (potential.energy_unit * cfenergy)
+        offsets = {e: potential.atom_energy[e] * cfenergy for e in potential.elements}
+        normalization = True
+    lines = ["# n2p2 potential written by fastpot",
+             f"# units: {cflength!r} length units per Angstrom, {cfenergy!r} energy units per eV",
+             "nnp_type 2G-HDNNP",
+             f"number_of_elements {len(potential.elements)}",
+             "elements " + " ".join(potential.elements)]
+    if normalization:
+        lines += [f"mean_energy {mean!r}", f"conv_energy {conv_energy!r}",
+                  f"conv_length {conv_length!r}"]
+    lines += [f"atom_energy {e} {offsets[e]!r}" for e in potential.elements if offsets[e] != 0.0]
+    mode = potential.scaling.mode
+    flags = {"none": [], "scale": ["scale_symmetry_functions"],
+             "center": ["center_symmetry_functions"],
+             "scalecenter": ["scale_symmetry_functions", "center_symmetry_functions"],
+             "sigma": ["scale_symmetry_functions_sigma"]}[mode]
+    lines += flags
+    lines += [f"scale_min_short {potential.scaling.smin!r}",
+              f"scale_max_short {potential.scaling.smax!r}",
+              f"global_hidden_layers_short {len(hidden)}",
+              "global_nodes_short " + " ".join(map(str, hidden)),
+              "global_activation_short " + " ".join(letters)]
+    if nets[0].normalize:
+        lines.append("normalize_nodes")
+    lines += potential.sf.to_n2p2_lines(cflength)
+    atomic_write(directory / "input.nn", "\n".join(lines) + "\n")
+    potential.scaling.write_n2p2(directory / "scaling.data", potential.sf)
+    for element, net in potential.networks.items():
+        atomic_write(directory / f"weights.{atomic_numbers[element]:03d}.data",
+                     _weights_text(net))
+
+
+def _weights_text(net):
+    rows = ["# weights written by fastpot: value, then a|b, index, layer/neuron of both ends"]
+    index = 0
+    for l, ((w, b), n_in, n_out) in enumerate(zip(net.layer_views(), net.layers[:-1],
+                                                  net.layers[1:]), start=1):
+        for j in range(n_in):
+            for k in range(n_out):
+                index += 1
+                rows.append(f"{w[j, k]:24.16E} a {index:10d} {l - 1:6d} {j + 1:6d} {l:6d} "
+                            f"{k + 1:6d}")
+        for k in range(n_out):
+            index += 1
+            rows.append(f"{b[k]:24.16E} b {index:10d} {l:6d} {k + 1:6d}")
+    return "\n".join(rows) + "\n"

@@ -342,7 +342,7 @@ class SymmetryFunctions:
         weights = self._flatten(dEdG, species, "dEdG")
         return self._backward(species, nl, weights, resolve_threads(n_threads))
 
-    def _backward(self, species, nl, weights, n_threads):
+    def _backward(self, species, nl, weights, n_threads, skip_self_images=False):
         row_start, _, _, _ = self.layout(species)
         grad_entry = np.zeros((nl.n_pairs, 3))
         _symmetry.entry_gradients(self.tables, species, nl.offsets, nl.neighbors, nl.vectors,
@@ -350,7 +350,7 @@ class SymmetryFunctions:
         gradient = np.zeros((len(species), 3))
         strain = np.zeros((3, 3))
         _symmetry.gather_gradient(nl.offsets, nl.neighbors, nl.vectors, grad_entry, gradient,
-                                  strain)
+                                  strain, skip_self_images)
         return gradient, 0.5 * (strain + strain.T)
 
     def derivatives(self, atoms, n_threads=None, neighbor_list=None, max_bytes=None):
