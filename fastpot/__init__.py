@@ -6,6 +6,15 @@ Pipeline: atoms -> neighbor list -> symmetry functions -> scaling -> per-element
 __version__ = "0.1.0"
 
 from fastpot._config import show_config
+from fastpot.calculator import FastpotCalculator
+from fastpot.n2p2 import read_input_data
 from fastpot.neighbors import NeighborList, neighbor_list
+from fastpot.network import Network
+from fastpot.potential import Potential
+from fastpot.scaling import Scaling
+from fastpot.symmetry import Angular, Radial, SymmetryFunctions
+from fastpot.symmetry_sets import default_symmetry_functions
 
-__all__ = ["NeighborList", "neighbor_list", "show_config", "__version__"]
+__all__ = ["Angular", "FastpotCalculator", "NeighborList", "Network", "Potential", "Radial",
+           "Scaling", "SymmetryFunctions", "default_symmetry_functions", "neighbor_list",
+           "read_input_data", "show_config", "__version__"]

@@ -1,0 +1,324 @@
+"""Potential and calculator: n2p2 parity, file round trips, finite differences, ASE use,
+threads, bad input."""
+import shutil
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.calculator import PropertyNotImplementedError
+from ase.io import read
+
+from fastpot import FastpotCalculator, Network, Potential, Scaling, default_symmetry_functions
+from fastpot.n2p2 import N2P2FormatError, read_input_data
+
+BOHR, HARTREE = 1.8897261328, 0.0367493254
+
+
+def numeric_forces(atoms, d):
+    from ase.calculators.fd import calculate_numerical_forces
+    return calculate_numerical_forces(atoms, eps=d)
+
+
+def numeric_stress_of(atoms, d):
+    from ase.calculators.fd import calculate_numerical_stress
+    return calculate_numerical_stress(atoms, eps=d)
+
+
+def synthetic_potential(seed=0, activations="ttl", normalize=False, cutoff=4.5):
+    """Two elements, random networks, scaling fitted to a few rattled cells."""
+    sf = default_symmetry_functions(["Cu", "O"], cutoff=cutoff, n_shifted=4, n_centred=2,
+                                    n_angular_eta=1, zetas=(1.0, 4.0), wide=False)
+    structures = [oxide(s) for s in range(3)]
+    scaling = Scaling.from_data(sf, [sf.compute(a) for a in structures], mode="scalecenter")
+    rng = np.random.default_rng(seed)
+    networks = {e: Network([sf.n_functions(e), 8, 6, 1], activations, normalize=normalize)
+                .initialize(rng) for e in sf.elements}
+    for net in networks.values():
+        net.weights = net.weights * 3.0
+    return Potential(sf, scaling, networks, energy_unit=0.7, atom_energy={"Cu": -3.2, "O": -1.1})
+
+
+def oxide(seed, repeat=2):
+    atoms = bulk("Cu", "fcc", a=3.7, cubic=True).repeat(repeat)
+    atoms.symbols[::3] = "O"
+    atoms.rattle(0.15, seed=seed)
+    return atoms
+
+
+# -- n2p2 parity ---------------------------------------------------------------------------
+
+def n2p2_outputs(folder):
+    energy = float(next(l for l in open(folder / "energy.out") if not l.startswith("#")).split()[3])
+    forces = np.array([[float(x) for x in l.split()[5:8]] for l in open(folder / "nnforces.out")
+                       if not l.startswith("#")])
+    atomic = np.array([float(l.split()[6]) for l in open(folder / "nnatoms.out")
+                       if not l.startswith("#")])
+    return energy, forces, atomic
+
+
+@pytest.mark.parametrize("name, cflength, cfenergy", [("H2O_RPBE-D3", BOHR, HARTREE),
+                                                      ("Cu2S_PBE", 1.0, 1.0)])
+def test_n2p2_predict_parity(shared_data, name, cflength, cfenergy):
+    folder = shared_data / "n2p2" / name
+    potential = Potential.from_n2p2(folder, cflength, cfenergy)
+    for k in range(1, 11):
+        case = folder / "n2p2-predict" / f"structure_{k:02d}"
+        atoms = read_input_data(case / "input.data", cflength, cfenergy)[0]
+        energy, forces, atomic = n2p2_outputs(case)
+        result = potential.evaluate(atoms)
+        # back to the file's units; N2P2_FORMAT.md §10 tolerances
+        assert abs(result["energy"] * cfenergy - energy) <= 1e-12 * abs(energy)
+        np.testing.assert_allclose(result["forces"] * cfenergy / cflength, forces, rtol=0,
+                                   atol=1e-10)
+        # nnatoms.out: y_i / conv_energy, without mean or offsets
+        species_offset = np.array([potential.atom_energy[s] for s in atoms.get_chemical_symbols()])
+        # (the subtraction of the offset costs digits of the offset's size)
+        np.testing.assert_allclose((result["energies"] - species_offset) * cfenergy, atomic,
+                                   rtol=1e-12, atol=1e-13 * np.abs(species_offset).max())
+        assert result["extrapolations"] == 0
+
+
+@pytest.mark.parametrize("element", ["Si", "Ge", "Li"])
+def test_mlearn_reference_test_sets(shared_data, element):
+    folder = shared_data / "mlearn" / element / "nnp"
+    potential = Potential.from_n2p2(folder, BOHR, HARTREE)
+    frames = read(folder / "reference_test.extxyz", ":")
+    worst_exact = 0.0
+    for atoms in frames:
+        result = potential.evaluate(atoms, n2p2_forces=True)
+        assert abs(result["energy"] - atoms.info["n2p2_energy"]) / len(atoms) <= 1e-8
+        np.testing.assert_allclose(result["forces"], atoms.arrays["n2p2_forces"], rtol=0,
+                                   atol=1e-6)
+        exact = potential.evaluate(atoms)["forces"]
+        worst_exact = max(worst_exact, np.abs(exact - atoms.arrays["n2p2_forces"]).max())
+        np.testing.assert_allclose(exact.sum(axis=0), 0.0, atol=1e-9)  # exact: no net force
+    if element in ("Si", "Li"):  # cells in which an atom sees its own image
+        assert worst_exact > 1e-4
+
+
+def test_h2o_reference_extxyz_in_ev(shared_data):
+    folder = shared_data / "n2p2" / "H2O_RPBE-D3"
+    potential = Potential.from_n2p2(folder, BOHR, HARTREE)
+    for atoms in read(folder / "reference.extxyz", ":"):
+        result = potential.evaluate(atoms)
+        assert abs(result["energy"] - atoms.info["n2p2_energy"]) <= 3e-12 * abs(result["energy"]) + 1e-9
+        np.testing.assert_allclose(result["forces"], atoms.arrays["n2p2_forces"], atol=1e-6)
+
+
+# -- files ---------------------------------------------------------------------------------
+
+def assert_same_predictions(a, b, structures, rtol=0.0, atol=0.0):
+    for atoms in structures:
+        ra, rb = a.evaluate(atoms), b.evaluate(atoms)
+        np.testing.assert_allclose(ra["energies"], rb["energies"], rtol=rtol, atol=atol)
+        np.testing.assert_allclose(ra["forces"], rb["forces"], rtol=rtol, atol=atol)
+
+
+def test_n2p2_round_trip_is_exact(shared_data, tmp_path):
+    folder = shared_data / "n2p2" / "H2O_RPBE-D3"
+    potential = Potential.from_n2p2(folder, BOHR, HARTREE)
+    potential.to_n2p2(tmp_path / "copy")
+    again = Potential.from_n2p2(tmp_path / "copy", BOHR, HARTREE)
+    structures = read_input_data(folder / "input.data", BOHR, HARTREE)[:3]
+    assert_same_predictions(potential, again, structures)
+    assert again.sf == potential.sf and again.scaling == potential.scaling
+    for element in potential.elements:
+        assert again.networks[element] == potential.networks[element]
+    # exported in Å and eV instead: same physics up to round-off
+    potential.to_n2p2(tmp_path / "ev", cflength=1.0, cfenergy=1.0)
+    in_ev = Potential.from_n2p2(tmp_path / "ev")
+    assert_same_predictions(potential, in_ev, structures, rtol=1e-12, atol=1e-12)
+
+
+def test_save_load_round_trip(tmp_path):
+    potential = synthetic_potential()
+    path = tmp_path / "model.fastpot"
+    potential.save(path)
+    loaded = Potential.load(path)
+    assert_same_predictions(potential, loaded, [oxide(7)])
+    assert loaded.to_dict() == potential.to_dict()
+    assert not list(tmp_path.glob(".*tmp"))  # atomic write left nothing behind
+    # and through n2p2 files, in Bohr and Hartree for good measure
+    potential.to_n2p2(tmp_path / "n2p2", cflength=BOHR, cfenergy=HARTREE)
+    via_n2p2 = Potential.from_n2p2(tmp_path / "n2p2", BOHR, HARTREE)
+    assert_same_predictions(potential, via_n2p2, [oxide(8)], rtol=1e-12, atol=1e-12)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="potential file not found"):
+        Potential.load(tmp_path / "missing.fastpot")
+    bad = tmp_path / "bad.fastpot"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not a fastpot potential file"):
+        Potential.load(bad)
+    data = synthetic_potential().to_dict()
+    data["version"] = 99
+    bad.write_text(__import__("json").dumps(data))
+    with pytest.raises(ValueError, match="unsupported format version 99"):
+        Potential.load(bad)
+    data["version"] = 1
+    data["networks"]["Cu"]["weights"] = data["networks"]["Cu"]["weights"][:-1]
+    bad.write_text(__import__("json").dumps(data))
+    with pytest.raises(ValueError, match="bad.fastpot: network .* weights, got"):
+        Potential.load(bad)
+    with pytest.raises(ValueError, match="end in .fastpot"):
+        synthetic_potential().save(tmp_path / "model.json")
+
+
+@pytest.fixture
+def n2p2_copy(shared_data, tmp_path):
+    target = tmp_path / "pot"
+    shutil.copytree(shared_data / "n2p2" / "Cu2S_PBE", target,
+                    ignore=shutil.ignore_patterns("n2p2-*", "input.data"))
+    return target
+
+
+def test_n2p2_file_errors(n2p2_copy):
+    weights = n2p2_copy / "weights.029.data"
+    lines = weights.read_text().splitlines()
+    weights.write_text("\n".join(lines[:-5]) + "\n")
+    with pytest.raises(N2P2FormatError, match=r"weights.029.data: \d+ weights, but the network "
+                                              r"needs \d+"):
+        Potential.from_n2p2(n2p2_copy)
+    weights.write_text("\n".join(lines + ["1.0"]) + "\n")
+    with pytest.raises(N2P2FormatError, match="but the network needs"):
+        Potential.from_n2p2(n2p2_copy)
+    weights.write_text("\n".join(lines[:3] + ["   "] + lines[3:]) + "\n")
+    with pytest.raises(N2P2FormatError, match="whitespace-only line"):
+        Potential.from_n2p2(n2p2_copy)
+    weights.unlink()
+    with pytest.raises(FileNotFoundError, match="weights.029.data"):
+        Potential.from_n2p2(n2p2_copy)
+
+
+def test_n2p2_settings_errors(n2p2_copy):
+    settings = n2p2_copy / "input.nn"
+    text = settings.read_text()
+    settings.write_text(text.replace("conv_energy", "# conv_energy"))
+    with pytest.raises(N2P2FormatError, match="must be given together"):
+        Potential.from_n2p2(n2p2_copy)
+    settings.write_text(text.replace("global_nodes_short              25 25",
+                                     "global_nodes_short 25"))
+    with pytest.raises(N2P2FormatError, match="global_nodes_short has 1 values for 2 hidden"):
+        Potential.from_n2p2(n2p2_copy)
+    settings.write_text(text + "nnp_type 4G-HDNNP\n")
+    with pytest.raises(N2P2FormatError, match="only 2G-HDNNP"):
+        Potential.from_n2p2(n2p2_copy)
+    settings.write_text(text)
+    (n2p2_copy / "scaling.data").unlink()
+    with pytest.raises(FileNotFoundError, match="scaling file not found"):
+        Potential.from_n2p2(n2p2_copy)
+
+
+# -- derivatives ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("activations, normalize", [("ttl", False), ("ppl", True), ("sgl", False)])
+def test_forces_and_stress_are_exact_derivatives(activations, normalize):
+    potential = synthetic_potential(1, activations, normalize)
+    atoms = oxide(3)
+    atoms.set_cell(atoms.cell.array @ np.array([[1.0, 0.05, 0.0], [0.0, 0.98, 0.03],
+                                                [0.02, 0.0, 1.02]]), scale_atoms=True)
+    atoms.calc = potential.calculator()
+    forces = atoms.get_forces()
+    numeric = numeric_forces(atoms, d=1e-5)
+    assert np.abs(forces).max() > 0.1
+    np.testing.assert_allclose(forces, numeric, rtol=1e-6, atol=1e-7)
+    stress = atoms.get_stress()
+    numeric_stress = numeric_stress_of(atoms, d=1e-6)
+    assert np.abs(stress).max() > 1e-3
+    np.testing.assert_allclose(stress, numeric_stress, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(atoms.get_potential_energies().sum(),
+                               atoms.get_potential_energy(), rtol=1e-14)
+
+
+def test_cluster_has_forces_but_no_stress():
+    potential = synthetic_potential(2)
+    atoms = oxide(4)
+    atoms.pbc = False
+    atoms.calc = potential.calculator()
+    np.testing.assert_allclose(atoms.get_forces(), numeric_forces(atoms, d=1e-5),
+                               rtol=1e-6, atol=1e-7)
+    with pytest.raises(PropertyNotImplementedError, match="periodic in all three"):
+        atoms.get_stress()
+
+
+# -- real ASE use --------------------------------------------------------------------------
+
+def test_bfgs_relaxation_and_cell_filter():
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+    potential = synthetic_potential(4)
+    atoms = oxide(5, repeat=1)
+    atoms.calc = potential.calculator()
+    start = atoms.get_potential_energy()
+    BFGS(atoms, logfile=None).run(fmax=0.01, steps=300)
+    assert np.abs(atoms.get_forces()).max() < 0.01
+    assert atoms.get_potential_energy() < start
+    relaxed = atoms.get_potential_energy()
+    BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=0.01, steps=400)
+    assert np.abs(atoms.get_stress()).max() < 0.01 / atoms.get_volume() ** (1 / 3) * 10
+    assert atoms.get_potential_energy() <= relaxed + 1e-9
+
+
+def test_velocity_verlet_conserves_energy():
+    from ase import units
+    from ase.md.verlet import VelocityVerlet
+    potential = synthetic_potential(5, activations="ttl")
+    start = oxide(6)
+    start.set_momenta(np.random.default_rng(0).normal(size=(len(start), 3)) * 0.05)
+    spreads = []
+    for timestep in (0.5, 0.25):
+        atoms = start.copy()
+        atoms.calc = potential.calculator(skin=0.8)
+        dyn = VelocityVerlet(atoms, timestep=timestep * units.fs)
+        energies = []
+        for _ in range(40):
+            dyn.run(int(round(2.5 / timestep)))
+            energies.append(atoms.get_total_energy())
+        spreads.append(np.ptp(energies) / len(atoms))
+        assert atoms.calc.neighbor_list.n_builds < 40  # the skin saved searches
+    assert spreads[0] < 1e-3
+    assert spreads[0] / spreads[1] > 3.0  # velocity Verlet: error ~ timestep^2
+
+
+def test_threads_agree():
+    potential = synthetic_potential(6)
+    atoms = oxide(9, repeat=3)
+    one = potential.evaluate(atoms, n_threads=1)
+    two = potential.evaluate(atoms, n_threads=2)
+    for key in ("energies", "forces", "stress"):
+        np.testing.assert_array_equal(one[key], two[key])
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+def test_bad_structures():
+    potential = synthetic_potential()
+    atoms = oxide(1)
+    atoms.symbols[2] = "Fe"
+    with pytest.raises(ValueError, match="atom 2 is Fe, which has no symmetry functions"):
+        potential.evaluate(atoms)
+    with pytest.raises(ValueError, match="the structure has no atoms"):
+        potential.evaluate(Atoms(cell=np.eye(3) * 5, pbc=True))
+    atoms = oxide(1)
+    atoms.positions[5, 0] = np.nan
+    with pytest.raises(ValueError, match="positions of atom 5 is not finite"):
+        potential.evaluate(atoms)
+    atoms = oxide(1)
+    atoms.calc = FastpotCalculator(potential)
+    atoms.positions[3] = atoms.positions[4]
+    with pytest.raises(ValueError, match="atoms 3 and 4 overlap|atoms 4 and 3 overlap"):
+        atoms.get_potential_energy()
+
+
+def test_inconsistent_potential_parts():
+    potential = synthetic_potential()
+    nets = dict(potential.networks)
+    nets["O"] = Network([3, 2, 1], "tl")
+    with pytest.raises(ValueError, match="network of O takes 3 inputs"):
+        Potential(potential.sf, potential.scaling, nets)
+    with pytest.raises(ValueError, match=r"no network for element\(s\) \['O'\]"):
+        Potential(potential.sf, potential.scaling, {"Cu": nets["Cu"]})
+    with pytest.raises(ValueError, match="atom_energy for element"):
+        Potential(potential.sf, potential.scaling, potential.networks, atom_energy={"Fe": 1.0})
