@@ -286,6 +286,19 @@ static inline void fp_angular_scatter(int m, const int64_t *jj, const int64_t *k
     }
 }
 
+/* For pairs p = (j[p], k[p]): cos(theta_jk) = D_j.D_k / (R_j R_k), and R_jk = sqrt of the
+ * squared distance stored in r2_to_rjk (replaced in place). */
+static inline void fp_pair_geometry(int m, const int64_t *jj, const int64_t *kk,
+                                    const double *R, const double *X, const double *Y,
+                                    const double *Z, double *cosv, double *r2_to_rjk) {
+    int p;
+    FP_SIMD for (p = 0; p < m; p++) {
+        int64_t j = jj[p], k = kk[p];
+        cosv[p] = (X[j] * X[k] + Y[j] * Y[k] + Z[j] * Z[k]) / (R[j] * R[k]);
+        r2_to_rjk[p] = sqrt(r2_to_rjk[p]);
+    }
+}
+
 /* dst[p] = src[index[p]] */
 static inline void fp_take(int m, const double *src, const int64_t *index, double *dst) {
     int p;

@@ -74,6 +74,9 @@ cdef extern from "_simd.h" nogil:
                             const double *Sj, const double *Sk, const double *Sjk, double *out,
                             double *gx, double *gy, double *gz)
     void fp_take(int m, const double *src, const int64_t *index, double *dst)
+    void fp_pair_geometry(int m, const int64_t *jj, const int64_t *kk, const double *R,
+                          const double *X, const double *Y, const double *Z, double *cosv,
+                          double *r2_to_rjk)
     void fp_angular_powers(int m, const double *cosv, double lam, double zeta, int izeta,
                            double *Pz, double *dPz)
     double fp_dot(int m, const double *x, const double *y)
@@ -179,30 +182,34 @@ cdef int64_t gather(int64_t i, double radius, const Tables *t, Scratch *s,
 
 
 cdef int64_t add_pairs(Scratch *s, int64_t j, int64_t k0, int64_t k1, double rc_ang,
-                       bint need_rjk, double narrow_cut, int64_t count) noexcept nogil:
+                       double narrow_cut, int64_t count) noexcept nogil:
     """Append the pairs (j, k), k0 <= k < k1, that can contribute to the batch at `count`:
     R_k < rc_ang, and R_jk < narrow_cut when every function of the block is narrow
-    (narrow_cut > 0). Stores cos(theta_jk) and R_jk. Returns the new count.
+    (narrow_cut > 0). Stores R_jk^2 for now (see finish_pairs). Returns the new count.
 
     Branch-free: every candidate is written at `count`, which advances only for the kept
     ones (the caller guarantees room for k1 - k0 more entries)."""
-    cdef double *cosv = s.pair_rows
-    cdef double *rjk = s.pair_rows + s.batch
-    cdef double xj = s.X[j], yj = s.Y[j], zj = s.Z[j], inv_rj = 1.0 / s.R[j]
-    cdef double dx, dy, dz, r2
+    cdef double *r2 = s.pair_rows + s.batch
+    cdef double xj = s.X[j], yj = s.Y[j], zj = s.Z[j]
+    cdef double dx, dy, dz, d2
     cdef double cut2 = narrow_cut * narrow_cut if narrow_cut > 0.0 else 1e300
     cdef int64_t k
     for k in range(k0, k1):
         dx = s.X[k] - xj
         dy = s.Y[k] - yj
         dz = s.Z[k] - zj
-        r2 = dx * dx + dy * dy + dz * dz
+        d2 = dx * dx + dy * dy + dz * dz
         s.pair_j[count] = j
         s.pair_k[count] = k
-        cosv[count] = (xj * s.X[k] + yj * s.Y[k] + zj * s.Z[k]) * inv_rj / s.R[k]
-        rjk[count] = sqrt(r2)
-        count += (s.R[k] < rc_ang) & (r2 < cut2)
+        r2[count] = d2
+        count += (s.R[k] < rc_ang) & (d2 < cut2)
     return count
+
+
+cdef void finish_pairs(Scratch *s, int64_t m) noexcept nogil:
+    """cos(theta_jk) and R_jk of the m pairs of the batch (vectorised, kept pairs only)."""
+    fp_pair_geometry(m, s.pair_j, s.pair_k, s.R, s.X, s.Y, s.Z, s.pair_rows,
+                     s.pair_rows + s.batch)
 
 
 cdef double *batch_powers(int64_t m, int64_t base, const Tables *t, Scratch *s,
@@ -230,7 +237,9 @@ cdef void batch_values(int64_t m, int e, int64_t nn, int64_t base, const Tables 
     cdef double *tmp = s.pair_rows + 5 * B_
     cdef int64_t g, q, f, p, f0 = t.factor_offsets[e]
     cdef double fc_rc = -1.0
-    cdef double *powers = batch_powers(m, base, t, s, False)
+    cdef double *powers
+    finish_pairs(s, m)
+    powers = batch_powers(m, base, t, s, False)
     for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
         f = t.group_factor[g]
         fp_take(m, &s.A[f * nn], s.pair_j, W)
@@ -277,7 +286,9 @@ cdef void batch_backward(int64_t m, int e, int64_t nn, int64_t base, const Table
     cdef int64_t g, q, f, p, f0 = t.factor_offsets[e]
     cdef double fc_rc = -1.0, cz
     cdef bint any_member, any_group = False
-    cdef double *powers = batch_powers(m, base, t, s, True)
+    cdef double *powers
+    finish_pairs(s, m)
+    powers = batch_powers(m, base, t, s, True)
     for p in range(m):
         Sc[p] = 0.0
         Sj[p] = 0.0
@@ -328,14 +339,12 @@ cdef void angular_pass(int64_t i, int e, int64_t nn, const Tables *t, Scratch *s
     cdef int a, b
     cdef int64_t j, k0, count, base
     cdef double rc_ang = t.angular_rc_max[e]
-    cdef bint need_rjk
     cdef double narrow_cut
     for a in range(n_el):
         for b in range(a, n_el):
             base = (e * n_el + a) * n_el + b
             if t.group_offsets[base] == t.group_offsets[base + 1]:
                 continue
-            need_rjk = t.block_needs_rjk[base]
             narrow_cut = t.block_narrow_cut[base]
             count = 0
             for j in range(s.start[a], s.start[a + 1]):
@@ -350,7 +359,7 @@ cdef void angular_pass(int64_t i, int e, int64_t nn, const Tables *t, Scratch *s
                     else:
                         batch_backward(count, e, nn, base, t, s, c, gx, gy, gz)
                     count = 0
-                count = add_pairs(s, j, k0, s.start[b + 1], rc_ang, need_rjk, narrow_cut, count)
+                count = add_pairs(s, j, k0, s.start[b + 1], rc_ang, narrow_cut, count)
             if count > 0:
                 if c == NULL:
                     batch_values(count, e, nn, base, t, s, G)
@@ -546,10 +555,11 @@ cdef void angular_derivatives(int e, int64_t nn, const Tables *t, Scratch *s,
                     if count + (s.start[b + 1] - k0) > B_:
                         break
                     count = add_pairs(s, j, k0, s.start[b + 1], rc_ang,
-                                      t.block_needs_rjk[base], t.block_narrow_cut[base], count)
+                                      t.block_narrow_cut[base], count)
                     j += 1
                 if count == 0:
                     break
+                finish_pairs(s, count)
                 fc_rc = -1.0
                 powers = batch_powers(count, base, t, s, True)
                 for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
