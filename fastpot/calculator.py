@@ -31,7 +31,7 @@ class FastpotCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
 
-    def __init__(self, potential, n_threads=None, skin=1.0, warn_extrapolation=False,
+    def __init__(self, potential, n_threads=None, skin=0.5, warn_extrapolation=False,
                  n2p2_forces=False, **kwargs):
         super().__init__(**kwargs)
         self.potential = potential
