@@ -50,6 +50,131 @@ def _demo(args):
     return 0
 
 
+def _load_config(path):
+    """Training options from a TOML file (a [train] table or top-level keys)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    return data.get("train", data)
+
+
+def _train(args):
+    import json
+    import time
+    from pathlib import Path
+
+    from fastpot._files import atomic_write
+    from fastpot.data import read_samples
+    from fastpot.training import Trainer, evaluate_samples
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = open(out / "train.log", "a", encoding="utf-8")
+
+    def log(message):
+        line = f"[{time.strftime('%H:%M:%S')}] {message}"
+        print(line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    config = _load_config(args.config) if args.config else {}
+    if args.threads is not None:
+        config["n_threads"] = args.threads
+    if args.time_budget is not None:
+        config["time_budget"] = args.time_budget
+    trainer = Trainer(config, log=log)
+    train = read_samples(args.train)
+    valid = read_samples(args.valid) if args.valid else None
+    test = read_samples(args.test) if args.test else None
+    started = time.perf_counter()
+    potential = trainer.fit(train, valid, out=out)
+    potential.save(out / "model.fastpot")
+    log(f"wrote {out / 'model.fastpot'}")
+    n_valid = potential.metadata["n_valid"]
+    if valid is None:  # the held-out fraction: recover it the same way the trainer did
+        from fastpot.data import split
+        train, valid = split(train, trainer.options["valid_fraction"], trainer.options["seed"])
+    metrics = {"train": evaluate_samples(potential, train), "valid": evaluate_samples(
+        potential, valid) if n_valid else None}
+    if test is not None:
+        metrics["test"] = evaluate_samples(potential, test)
+    metrics["elapsed_s"] = time.perf_counter() - started
+    atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    for name in ("train", "valid", "test"):
+        m = metrics.get(name)
+        if m:
+            log(_metrics_line(name, m))
+    _parity_plots(potential, test or valid or train, out, log)
+    log_file.close()
+    return 0
+
+
+def _metrics_line(name, m):
+    parts = [f"{name:5s} {m['n_structures']:5d} structures"]
+    if m.get("energy_rmse") is not None:
+        parts.append(f"E RMSE {m['energy_rmse']:.3f} MAE {m['energy_mae']:.3f} meV/atom")
+    if m.get("forces_rmse") is not None:
+        parts.append(f"F RMSE {m['forces_rmse']:.1f} MAE {m['forces_mae']:.1f} meV/Å")
+    if m.get("stress_rmse") is not None:
+        parts.append(f"S RMSE {m['stress_rmse']:.3f} meV/Å^3")
+    return "; ".join(parts)
+
+
+def _parity_plots(potential, samples, out, log):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib not installed: no parity plots (pip install matplotlib)")
+        return
+    import numpy as np
+    ref_e, pred_e, ref_f, pred_f = [], [], [], []
+    for sample in samples:
+        result = potential.evaluate(sample.atoms)
+        if sample.energy is not None:
+            ref_e.append(sample.energy / sample.n_atoms)
+            pred_e.append(result["energy"] / sample.n_atoms)
+        if sample.forces is not None:
+            ref_f.append(sample.forces.ravel())
+            pred_f.append(result["forces"].ravel())
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    for ax, ref, pred, label in ((axes[0], ref_e, pred_e, "energy (eV/atom)"),
+                                 (axes[1], ref_f, pred_f, "force component (eV/Å)")):
+        if not len(ref):
+            ax.set_visible(False)
+            continue
+        ref, pred = np.concatenate([np.atleast_1d(r) for r in ref]), np.concatenate(
+            [np.atleast_1d(p) for p in pred])
+        ax.plot(ref, pred, ".", ms=2, alpha=0.5)
+        lo, hi = min(ref.min(), pred.min()), max(ref.max(), pred.max())
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.5)
+        ax.set_xlabel(f"reference {label}")
+        ax.set_ylabel(f"fastpot {label}")
+    fig.tight_layout()
+    fig.savefig(out / "parity.png", dpi=120)
+    plt.close(fig)
+    log(f"wrote {out / 'parity.png'}")
+
+
+def _evaluate(args):
+    import json
+
+    from fastpot import Potential
+    from fastpot._files import atomic_write
+    from fastpot.data import read_samples
+    from fastpot.training import evaluate_samples
+    potential = Potential.load(args.model)
+    metrics = evaluate_samples(potential, read_samples(args.data), args.threads)
+    print(_metrics_line("data", metrics))
+    if args.json:
+        atomic_write(args.json, json.dumps(metrics, indent=2) + "\n")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="fastpot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,12 +187,33 @@ def build_parser():
     demo.add_argument("--threads", type=int, default=None, help="fastpot threads")
     demo.add_argument("--repeats", type=int, default=5, help="timed runs per peer")
     demo.set_defaults(run=_demo)
+    train = sub.add_parser("train", help="fit a potential to reference energies and forces")
+    train.add_argument("--train", required=True, help="training data (extxyz, n2p2 input.data, "
+                                                     "any ASE-readable file with energies/forces)")
+    train.add_argument("--valid", help="validation data (default: a seeded 10%% of --train)")
+    train.add_argument("--test", help="test data, evaluated once at the end")
+    train.add_argument("--out", required=True, help="output folder (model.fastpot, "
+                                                   "metrics.json, history.csv, train.log)")
+    train.add_argument("--config", help="TOML file with training options")
+    train.add_argument("--threads", type=int, help="OpenMP threads")
+    train.add_argument("--time-budget", type=float, help="seconds for the whole fit")
+    train.set_defaults(run=_train)
+    evaluate = sub.add_parser("evaluate", help="errors of a model on reference data")
+    evaluate.add_argument("model", help="a .fastpot file")
+    evaluate.add_argument("data", help="reference data file")
+    evaluate.add_argument("--json", help="also write the metrics here")
+    evaluate.add_argument("--threads", type=int)
+    evaluate.set_defaults(run=_evaluate)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError, MemoryError) as error:
+        print(f"fastpot {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""Reference data for training and evaluation: structures with DFT energies, forces, stress.
+
+Any file ASE reads with energies and forces (extxyz first) and n2p2's ``input.data``. Values
+are taken from ``atoms.calc`` (where ASE's readers put them) or from ``atoms.info`` /
+``atoms.arrays`` (keys ``energy``, ``forces``, ``stress``). A structure may lack forces or
+energy (its term drops out of the loss); a data set with neither is an error.
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Sample:
+    """One reference structure. energy in eV, forces (n, 3) in eV/Å, stress (6,) in eV/Å^3
+    (ASE Voigt order); any of them may be None."""
+    atoms: object
+    energy: float = None
+    forces: np.ndarray = None
+    stress: np.ndarray = None
+    source: str = ""
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_atoms(self):
+        return len(self.atoms)
+
+
+def _property(atoms, name):
+    calc = atoms.calc
+    if calc is not None:
+        try:
+            value = calc.results.get(name) if hasattr(calc, "results") else None
+        except Exception:
+            value = None
+        if value is not None:
+            return value
+    if name in atoms.info:
+        return atoms.info[name]
+    if name in atoms.arrays:
+        return atoms.arrays[name]
+    return None
+
+
+def sample_from_atoms(atoms, source="structure"):
+    """Validate one structure's reference values; errors name `source`."""
+    n = len(atoms)
+    if n == 0:
+        raise ValueError(f"{source}: structure has no atoms")
+    positions = atoms.get_positions()
+    bad = ~np.isfinite(positions).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{source}: position of atom {int(np.flatnonzero(bad)[0])} is not finite")
+    energy = _property(atoms, "energy")
+    if energy is None:
+        energy = _property(atoms, "free_energy")
+    if energy is not None:
+        try:
+            energy = float(energy)
+        except (TypeError, ValueError):
+            raise ValueError(f"{source}: energy {energy!r} is not a number") from None
+        if not np.isfinite(energy):
+            raise ValueError(f"{source}: energy is {energy}")
+    forces = _property(atoms, "forces")
+    if forces is not None:
+        forces = np.asarray(forces, dtype=float)
+        if forces.shape != (n, 3):
+            raise ValueError(f"{source}: forces have shape {forces.shape}, expected ({n}, 3)")
+        bad = ~np.isfinite(forces).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{source}: force on atom {int(np.flatnonzero(bad)[0])} is not finite")
+    stress = _property(atoms, "stress")
+    if stress is not None:
+        stress = np.asarray(stress, dtype=float)
+        if stress.shape == (3, 3):
+            stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        if stress.shape != (6,) or not np.isfinite(stress).all():
+            raise ValueError(f"{source}: stress must be 6 finite numbers (Voigt) or 3x3, got "
+                             f"shape {stress.shape}")
+        if not atoms.pbc.all():
+            stress = None  # stress is defined for bulk cells only
+    clean = atoms.copy()
+    clean.calc = None
+    return Sample(clean, energy, forces, stress, source, dict(atoms.info))
+
+
+def read_samples(path, index=":", cflength=1.0, cfenergy=1.0):
+    """Read reference data from a file: n2p2 ``input.data`` (by name or ``.data`` suffix) or
+    anything ``ase.io.read`` understands. Errors name the file and structure."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    if path.name == "input.data" or path.suffix == ".data":
+        from fastpot.n2p2 import read_input_data
+        frames = read_input_data(path, cflength, cfenergy)
+    else:
+        import ase.io
+        try:
+            frames = ase.io.read(path, index=index)
+        except Exception as error:
+            raise ValueError(f"{path}: cannot read structures ({error})") from None
+        if not isinstance(frames, list):
+            frames = [frames]
+    samples = [sample_from_atoms(atoms, f"{path} structure {k}") for k, atoms in enumerate(frames)]
+    check_samples(samples, str(path))
+    return samples
+
+
+def check_samples(samples, what="data"):
+    if not samples:
+        raise ValueError(f"{what}: no structures")
+    if all(s.energy is None and s.forces is None for s in samples):
+        raise ValueError(f"{what}: no energies and no forces to learn from")
+
+
+def split(samples, fraction, seed):
+    """(train, valid): a seeded random `fraction` of the samples held out for validation."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    n_valid = int(round(fraction * len(samples)))
+    if fraction > 0.0 and len(samples) >= 2:
+        n_valid = max(1, min(n_valid, len(samples) - 1))
+    order = np.random.default_rng(seed).permutation(len(samples))
+    valid = sorted(order[:n_valid])
+    train = sorted(order[n_valid:])
+    return [samples[k] for k in train], [samples[k] for k in valid]
+
+
+def elements_of(samples):
+    from ase.data import atomic_numbers
+    present = {s for sample in samples for s in sample.atoms.get_chemical_symbols()}
+    return sorted(present, key=lambda s: atomic_numbers[s])
