@@ -463,10 +463,11 @@ cdef void centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32
                              const int64_t *offsets, const int32_t *neighbors,
                              const double *vectors, const double *distances, int64_t n_sf,
                              double *local, const int32_t *slot_of_entry,
-                             double *block) noexcept nogil:
+                             double *block, double *strain) noexcept nogil:
     """dG_is/dr_j for every function s of centre i and every atom j it depends on, added to
     block[slot][s][xyz] (slot 0 is atom i itself; slot_of_entry maps a neighbour entry to the
-    slot of its atom). `local` holds per-entry gradients [s][xyz][n] while they are summed."""
+    slot of its atom). `local` holds per-entry gradients [s][xyz][n] while they are summed.
+    strain[s][6] receives dG_is/d(strain) in Voigt order xx yy zz yz xz xy (symmetrised)."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
     cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, offsets, neighbors, vectors,
@@ -501,6 +502,18 @@ cdef void centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32
     if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
         fill_factors(e, nn, t, s, True)
         angular_derivatives(e, nn, t, s, local)
+    # strain derivative: sum over entries of g (x) D, symmetrised
+    for col in range(n_sf):
+        gx = &local[3 * col * nn]
+        for x in range(6):
+            strain[6 * col + x] = 0.0
+        for n in range(nn):
+            strain[6 * col] += gx[n] * s.X[n]
+            strain[6 * col + 1] += gx[nn + n] * s.Y[n]
+            strain[6 * col + 2] += gx[2 * nn + n] * s.Z[n]
+            strain[6 * col + 3] += 0.5 * (gx[nn + n] * s.Z[n] + gx[2 * nn + n] * s.Y[n])
+            strain[6 * col + 4] += 0.5 * (gx[n] * s.Z[n] + gx[2 * nn + n] * s.X[n])
+            strain[6 * col + 5] += 0.5 * (gx[n] * s.Y[n] + gx[nn + n] * s.X[n])
     # sum entries into atoms: +g for the entry's atom, -g for the centre
     for n in range(nn):
         slot = slot_of_entry[s.entry[n]]
@@ -759,9 +772,11 @@ def derivatives(KernelTables tables, const int32_t[::1] species, const int64_t[:
                 const int32_t[::1] neighbors, const double[:, ::1] vectors,
                 const double[::1] distances, const int32_t[::1] n_functions,
                 const int32_t[::1] slot_of_entry, const int64_t[::1] block_start,
-                double[::1] out, int n_threads):
+                double[::1] out, const int64_t[::1] row_start, double[:, ::1] strain,
+                int n_threads):
     """Stored derivatives: centre i's block out[block_start[i]:] is [slot][function][xyz]
-    (zeroed by the caller); n_functions[i] is the number of functions of its element."""
+    (zeroed by the caller); n_functions[i] is the number of functions of its element.
+    strain[row_start[i] + s] gets the strain derivative of function s of centre i."""
     cdef int64_t n_atoms = species.shape[0]
     cdef int64_t i, capacity, max_sf
     cdef Scratch *scratch
@@ -780,7 +795,8 @@ def derivatives(KernelTables tables, const int32_t[::1] species, const int64_t[:
                 continue
             centre_derivatives(i, &tables.t, scratch, &species[0], &offsets[0], &neighbors[0],
                                &vectors[0, 0], &distances[0], n_functions[i], local,
-                               &slot_of_entry[0], &out[block_start[i]])
+                               &slot_of_entry[0], &out[block_start[i]],
+                               &strain[row_start[i], 0])
         free(local)
         scratch_delete(scratch)
     if failed[0]:

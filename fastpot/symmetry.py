@@ -372,11 +372,13 @@ class SymmetryFunctions:
                               f"{nbytes / 2**20:.1f} MiB, more than the limit of "
                               f"{limit / 2**20:.1f} MiB (max_bytes)")
         values = np.zeros(block_start[-1])
+        row_start, rows_end, _, _ = self.layout(species)
+        strain = np.zeros((int(rows_end[-1]), 6))
         _symmetry.derivatives(self.tables, species, nl.offsets, nl.neighbors, nl.vectors,
                               nl.distances, n_functions, slot_of_entry, block_start, values,
-                              resolve_threads(n_threads))
+                              row_start, strain, resolve_threads(n_threads))
         return StoredDerivatives(species, n_functions, slot_offsets, slot_atoms, block_start,
-                                 values)
+                                 values, strain, row_start)
 
     def derivative_nbytes(self, structures, n_threads=None):
         """Bytes that ``derivatives`` would hold for these structures, summed (neighbour
@@ -403,7 +405,10 @@ class StoredDerivatives:
     ``values[block_start[i]:block_start[i + 1]].reshape(n_slots, n_functions_i, 3)``.
     """
 
-    def __init__(self, species, n_functions, slot_offsets, slot_atoms, block_start, values):
+    def __init__(self, species, n_functions, slot_offsets, slot_atoms, block_start, values,
+                 strain=None, row_start=None):
+        self.strain = strain          # [row_start[i] + s] -> dG_is/d(strain), Voigt (6,)
+        self.row_start = row_start
         self.species = species
         self.n_functions = n_functions
         self.slot_offsets = slot_offsets

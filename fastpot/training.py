@@ -49,6 +49,7 @@ DEFAULTS = {
     "scale_max": 1.0,
     "energy_weight": 1.0,
     "force_weight": 1.0,
+    "stress_weight": 0.1,          # used when the data have stress
     "l2": 0.0,                     # weight decay on all network weights
     "valid_fraction": 0.1,         # held out when no validation file is given
     "seed": 0,
@@ -73,11 +74,13 @@ def _check_options(options, where="training options"):
     for key in ("cutoff", "time_budget", "checkpoint_every"):
         if not isinstance(merged[key], (int, float)) or not merged[key] > 0:
             raise ValueError(f"{where}: {key} must be a positive number, got {merged[key]!r}")
-    for key in ("energy_weight", "force_weight", "l2"):
+    for key in ("energy_weight", "force_weight", "stress_weight", "l2"):
         if not isinstance(merged[key], (int, float)) or merged[key] < 0:
             raise ValueError(f"{where}: {key} must be a number >= 0, got {merged[key]!r}")
-    if merged["energy_weight"] == 0 and merged["force_weight"] == 0:
-        raise ValueError(f"{where}: energy_weight and force_weight cannot both be 0")
+    if merged["energy_weight"] == 0 and merged["force_weight"] == 0 and \
+            merged["stress_weight"] == 0:
+        raise ValueError(f"{where}: energy_weight, force_weight and stress_weight cannot all "
+                         "be 0")
     for key in ("max_iterations", "patience", "validate_every", "lbfgs_memory", "seed"):
         if not isinstance(merged[key], int) or merged[key] < (0 if key == "seed" else 1):
             raise ValueError(f"{where}: {key} must be a positive integer, got {merged[key]!r}")
@@ -178,6 +181,28 @@ class TrainingSet:
             s0, s1 = self.slot_offsets[a], self.slot_offsets[b]
             self.slot_atoms[s0:s1] = stored.slot_atoms + a
             self.blocks[self.deriv_start[a]:self.deriv_start[b]] = stored.values
+        self.strain = np.zeros((block_start[-1], 6))
+        self.has_stress = np.zeros(len(samples), dtype=bool)
+        self.stress = np.zeros((len(samples), 6))
+        self.volume = np.array([abs(s.atoms.get_volume()) if s.atoms.pbc.all() else 0.0
+                                for s in samples])
+        for k, stored in per_structure:
+            if samples[k].stress is None:
+                continue
+            a, b = self.structure_start[k], self.structure_start[k + 1]
+            for i in range(b - a):
+                w = self.widths[self.species[a + i]]
+                self.strain[self.row_start[a + i]:self.row_start[a + i] + w] = \
+                    stored.strain[stored.row_start[i]:stored.row_start[i] + w]
+            self.has_stress[k] = True
+            self.stress[k] = samples[k].stress
+        # structure of every function row, for per-structure sums of row quantities
+        atom_structure = np.repeat(np.arange(len(samples)), self.n_atoms)
+        self.row_structure = np.empty(block_start[-1], dtype=np.int64)
+        for k in range(len(sf.elements)):
+            atoms = self.element_atoms[k]
+            self.row_structure[block_start[k]:block_start[k + 1]] = np.repeat(
+                atom_structure[atoms], self.widths[k])
         self.forces = np.zeros((len(self.species), 3))
         for k, sample in enumerate(samples):
             if sample.forces is not None:
@@ -358,6 +383,9 @@ class _Objective:
         residual = (d.energy - self.offset)[d.has_energy] / d.n_atoms[d.has_energy]
         self.var_e = float(max(np.var(residual), 1e-8)) if n_e else 1.0
         self.var_f = float(max(np.mean(d.forces[d.has_forces_atom] ** 2), 1e-8)) if n_f else 1.0
+        n_s = int(d.has_stress.sum()) * 6
+        self.var_s = float(max(np.mean(d.stress[d.has_stress] ** 2), 1e-12)) if n_s else 1.0
+        self.w_s = opts["stress_weight"] / self.var_s / max(n_s, 1) if n_s else 0.0
         self.w_e = opts["energy_weight"] / self.var_e / max(n_e, 1) if n_e else 0.0
         self.w_f = opts["force_weight"] / self.var_f / max(n_f, 1) if n_f else 0.0
         self.we_metric = opts["energy_weight"] / self.var_e
@@ -405,18 +433,33 @@ class _Objective:
             if d.counts[k]:
                 c[d.block_start[k]:d.block_start[k + 1]] = (
                     unit * d.element_block(dydx, k) * self.factor[k]).ravel()
-        forces = np.zeros((len(d.species), 3))
+        # dL/dc for every function row (c = dE/dG): the force and stress terms
+        dL_dc = np.zeros_like(dydx)
+        delta = None
         if self.w_f:
+            forces = np.zeros((len(d.species), 3))
             _training.forces(d.structure_start, d.slot_offsets, d.slot_atoms, d.deriv_start,
                              d.blocks, d.n_functions, d.row_start, c, forces, self.n_threads)
             delta = np.where(d.has_forces_atom[:, None], forces - d.forces, 0.0)
             value += self.w_f * float(np.sum(delta * delta))
-            u = 2.0 * self.w_f * delta
-            v = np.empty_like(dydx)
+            # F = -sum c B, so dL/dc = -(projection of dL/dF)
             _training.project(d.slot_offsets, d.slot_atoms, d.deriv_start, d.blocks,
-                              d.n_functions, d.row_start, u, v, self.n_threads)
+                              d.n_functions, d.row_start, 2.0 * self.w_f * delta, dL_dc,
+                              self.n_threads)
+            dL_dc *= -1.0
+        if self.w_s:
+            inverse_volume = np.where(d.has_stress, 1.0 / np.where(d.volume > 0, d.volume, 1.0),
+                                      0.0)
+            stress = np.stack([np.bincount(d.row_structure, weights=c * d.strain[:, k],
+                                           minlength=len(d.n_atoms)) for k in range(6)], axis=1)
+            stress *= inverse_volume[:, None]
+            dstress = np.where(d.has_stress[:, None], stress - d.stress, 0.0)
+            value += self.w_s * float(np.sum(dstress * dstress))
+            weight = 2.0 * self.w_s * dstress * inverse_volume[:, None]
+            dL_dc += np.einsum("rk,rk->r", d.strain, weight[d.row_structure])
         value += self.l2 * float(x @ x)
-        # gradient: energy term c_i = dL/dy_i; force term d_i = -unit, v_i = projection * factor
+        # gradient: energy term c_i = dL/dy_i; force and stress terms: d_i = unit,
+        # v_i = dL/dc_i * scaling factor (c_i = unit * factor * dy_i/dx_i)
         per_structure = 2.0 * self.w_e * residual / d.n_atoms * unit
         coefficient = np.repeat(per_structure, d.n_atoms)
         grads = []
@@ -427,9 +470,9 @@ class _Objective:
                 continue
             atoms = d.element_atoms[k]
             xk = d.element_block(self.X, k)
-            if self.w_f:
-                vk = d.element_block(v, k) * self.factor[k]
-                dk = np.where(d.has_forces_atom[atoms], -unit, 0.0)
+            if self.w_f or self.w_s:
+                vk = d.element_block(dL_dc, k) * self.factor[k]
+                dk = np.full(len(atoms), unit)
                 grads.append(net.weight_gradient(xk, coefficient[atoms], dk, vk,
                                                  n_threads=self.n_threads))
             else:
@@ -439,7 +482,8 @@ class _Objective:
         self.last_value = value
         n_e = max(int(d.has_energy.sum()), 1)
         n_f = int(d.has_forces_atom.sum()) * 3
-        f_rmse = (float(np.sqrt(np.sum(delta * delta) / n_f)) if self.w_f and n_f else np.nan)
+        f_rmse = (float(np.sqrt(np.sum(delta * delta) / n_f)) if delta is not None and n_f
+                  else np.nan)
         self.last_rmse = (float(np.sqrt(residual @ residual / n_e)), f_rmse)
         return value, gradient
 

@@ -38,16 +38,39 @@ def finite_difference_check(objective, n_checks=25, h=1e-6, seed=0):
 
 
 @pytest.mark.parametrize("activation", ["t", "p", "s"])
-@pytest.mark.parametrize("terms", ["energy", "forces", "both"])
+@pytest.mark.parametrize("terms", ["energy", "forces", "stress", "all"])
 def test_loss_gradient_matches_finite_differences(activation, terms):
     samples = emt_samples(6, element="Cu", size=1, seed=1, alloy="Au")
-    weights = {"energy": dict(force_weight=0.0), "forces": dict(energy_weight=0.0),
-               "both": {}}[terms]
+    weights = {"energy": dict(force_weight=0.0, stress_weight=0.0),
+               "forces": dict(energy_weight=0.0, stress_weight=0.0),
+               "stress": dict(energy_weight=0.0, force_weight=0.0, stress_weight=1.0),
+               "all": dict(stress_weight=0.5)}[terms]
     objective = small_objective(samples, activation=activation, **weights)
     # move away from the initial weights so that every layer matters
     x = objective.pack()
     objective.unpack(x + np.random.default_rng(2).normal(size=x.size) * 0.3)
     finite_difference_check(objective)
+
+
+def test_stress_of_the_training_set_matches_the_potential():
+    samples = emt_samples(4, element="Cu", size=1, seed=11)
+    objective = small_objective(samples, stress_weight=1.0)
+    x = objective.pack()
+    objective.unpack(x + np.random.default_rng(3).normal(size=x.size) * 0.3)
+    objective(objective.pack())
+    d = objective.data
+    # the stress the loss sees equals the potential's own (memory-light) stress
+    c = np.zeros(len(d.G))
+    for k, e in enumerate(objective.elements):
+        block = d.element_block(objective.X, k)
+        _, g = objective.potential.networks[e].evaluate(block)
+        c[d.block_start[k]:d.block_start[k + 1]] = (objective.potential.energy_unit * g
+                                                    * objective.factor[k]).ravel()
+    for k, sample in enumerate(samples):
+        rows = d.row_structure == k
+        stress = (c[rows, None] * d.strain[rows]).sum(axis=0) / d.volume[k]
+        np.testing.assert_allclose(stress, objective.potential.evaluate(sample.atoms)["stress"],
+                                   rtol=1e-10, atol=1e-12)
 
 
 def test_structures_without_forces_or_energy_drop_out():
@@ -102,8 +125,8 @@ def test_option_errors():
         Trainer(hiden_layers=[5])
     with pytest.raises(ValueError, match="cutoff must be a positive number"):
         Trainer(cutoff=-1.0)
-    with pytest.raises(ValueError, match="cannot both be 0"):
-        Trainer(energy_weight=0.0, force_weight=0.0)
+    with pytest.raises(ValueError, match="cannot all be 0"):
+        Trainer(energy_weight=0.0, force_weight=0.0, stress_weight=0.0)
     with pytest.raises(ValueError, match="hidden_layers must be a list of positive integers"):
         Trainer(hidden_layers=[5, 0])
 
