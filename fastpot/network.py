@@ -76,6 +76,7 @@ class Network:
         if not np.isfinite(values).all():
             raise ValueError("network weights must be finite")
         self._weights = values
+        self.version = getattr(self, "version", 0) + 1  # compiled copies check this
 
     @property
     def n_inputs(self):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fastpot import _model
 from fastpot._threading import resolve_threads
 from fastpot.network import Network
 from fastpot.scaling import Scaling
@@ -98,46 +99,34 @@ class Potential:
         else:
             _check_no_overlap(neighbor_list)
         nl = neighbor_list
-        flat, row_start = self.sf._values(species, nl, n_threads)
-        _, block_start, counts, widths = self.sf.layout(species)
-        energies = np.empty(len(species))
-        weights = np.zeros_like(flat) if forces or stress else None
-        extrapolations = 0
-        extrapolating = np.zeros(len(species), dtype=bool)
-        for k, element in enumerate(self.elements):
-            if not counts[k]:
-                continue
-            block = flat[block_start[k]:block_start[k + 1]].reshape(counts[k], widths[k])
-            outside = self.scaling.extrapolation(element, block)
-            members = species == k
-            if outside.any():
-                extrapolations += int(outside.sum())
-                extrapolating[members] = outside.any(axis=1)
-            x = self.scaling.offset[element] + self.scaling.factor[element] * (
-                block - self.scaling.shift[element])
-            net = self.networks[element]
-            if weights is None:
-                y = net.evaluate(x, gradient=False, n_threads=n_threads)
-            else:
-                y, dydx = net.evaluate(x, gradient=True, n_threads=n_threads)
-                weights[block_start[k]:block_start[k + 1]] = (
-                    self.energy_unit * dydx * self.scaling.factor[element]).ravel()
-            energies[members] = self.energy_unit * y + self.atom_energy[element]
+        want_gradient = bool(forces or stress)
+        energies, gradient, strain, outside = _model.evaluate(
+            self.compiled(), species, nl.offsets, nl.neighbors, nl.vectors, nl.distances,
+            want_gradient, bool(n2p2_forces), n_threads)
         result = {"energy": float(energies.sum()), "energies": energies,
-                  "extrapolations": extrapolations,
-                  "extrapolating_atoms": np.flatnonzero(extrapolating)}
-        if weights is not None:
-            gradient, strain = self.sf._backward(species, nl, weights, n_threads,
-                                                 skip_self_images=n2p2_forces)
+                  "extrapolations": int(outside.sum()),
+                  "extrapolating_atoms": np.flatnonzero(outside)}
+        if want_gradient:
             result["forces"] = -gradient
             cell = np.asarray(atoms.cell.array if hasattr(atoms, "cell") else np.zeros((3, 3)))
             pbc = np.asarray(getattr(atoms, "pbc", [False] * 3))
             volume = abs(np.linalg.det(cell))
             if pbc.all() and volume > 0.0:
-                sigma = strain / volume
+                sigma = 0.5 * (strain + strain.T) / volume
                 result["stress"] = np.array([sigma[0, 0], sigma[1, 1], sigma[2, 2],
                                              sigma[1, 2], sigma[0, 2], sigma[0, 1]])
         return result
+
+    def compiled(self):
+        """The potential's numbers laid out for the fused kernel, rebuilt when the weights,
+        scaling or energies changed."""
+        key = (tuple(self.networks[e].version for e in self.elements),
+               tuple(id(self.networks[e].weights) for e in self.elements), id(self.scaling),
+               self.energy_unit, tuple(self.atom_energy.items()))
+        if getattr(self, "_compiled_key", None) != key:
+            self._compiled = _model.ModelData(self)
+            self._compiled_key = key
+        return self._compiled
 
     def energy(self, atoms, n_threads=None):
         return self.evaluate(atoms, forces=False, stress=False, n_threads=n_threads)["energy"]
