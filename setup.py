@@ -13,7 +13,7 @@ import tempfile
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_threads", "_neighbors", "_symmetry", "_network", "_training", "_model"]
+KERNELS = ["_threads", "_neighbors", "_symmetry", "_network", "_training", "_model", "_md"]
 
 
 def compiler_accepts(flags, source="int main(void){return 0;}\n"):

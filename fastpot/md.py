@@ -1,0 +1,351 @@
+"""Molecular dynamics with a fastpot Potential: NVE, Langevin and Nose-Hoover NVT, NPT.
+
+The step loop runs in compiled code (ext/_md.pyx) with forces from the fused model kernel;
+Python only writes output and rebuilds the Verlet neighbour list when an atom has moved more
+than half the skin. Units at the interface are ASE's: Å, eV, fs, K, GPa.
+
+    from fastpot import md
+    dyn = md.run(atoms, potential, ensemble="nvt-langevin", temperature=300, timestep=1.0,
+                 steps=10000, thermo="thermo.csv", trajectory="md.extxyz", every=100)
+"""
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import units
+
+from fastpot import _md
+from fastpot._files import atomic_write
+from fastpot._threading import resolve_threads
+from fastpot.neighbors import NeighborList
+
+ENSEMBLES = {"nve": 0, "nvt-langevin": 1, "nvt-nh": 2, "npt": 3}
+THERMO_COLUMNS = ["step", "time_ps", "temperature", "epot", "ekin", "etot", "pressure", "volume"]
+GPA = 1.0 / units.GPa  # eV/Å^3 -> GPa
+
+
+class MolecularDynamics:
+    """A molecular-dynamics run of `atoms` (positions and momenta are updated in place).
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+    potential : Potential
+    ensemble : str
+        ``nve``, ``nvt-langevin`` (BAOAB), ``nvt-nh`` (Nose-Hoover chain) or ``npt``
+        (stochastic cell rescaling with a Langevin thermostat).
+    timestep : float
+        fs, > 0.
+    temperature : float
+        K; required for the thermostatted ensembles. Also the temperature of the initial
+        Maxwell-Boltzmann velocities when the atoms have no momenta.
+    pressure : float
+        GPa, required for ``npt``.
+    friction : float
+        Langevin friction, 1/fs.
+    tau_thermostat, tau_barostat : float
+        fs; Nose-Hoover chain period and barostat relaxation time.
+    compressibility : float
+        1/GPa, the barostat's estimate (it sets the coupling, not the physics).
+    anisotropic : bool
+        ``npt`` per cell axis instead of isotropic.
+    seed : int
+        Seeds the initial velocities and the thermostat noise.
+    thermo, trajectory : path or None
+        ``thermo.csv`` with columns step,time_ps,temperature,epot,ekin,etot,pressure,volume
+        (eV, K, GPa, Å^3); trajectory in extxyz (or ASE .traj by suffix). Written every `every`
+        steps.
+    checkpoint : path or None
+        Written every `checkpoint_every` steps and at the end; a run started with an existing
+        checkpoint of the same setup resumes from it.
+    callback : callable or None
+        ``callback(dyn)`` every `every` steps.
+    """
+
+    def __init__(self, atoms, potential, ensemble="nve", timestep=1.0, temperature=None,
+                 pressure=None, friction=0.01, tau_thermostat=100.0, chain_length=3,
+                 tau_barostat=1000.0, compressibility=0.01, anisotropic=False, seed=0,
+                 skin=0.5, n_threads=None, thermo=None, trajectory=None, every=100,
+                 callback=None, checkpoint=None, checkpoint_every=1000, log=None):
+        if ensemble not in ENSEMBLES:
+            raise ValueError(f"unknown ensemble {ensemble!r}; choose from {', '.join(ENSEMBLES)}")
+        if not (isinstance(timestep, (int, float)) and np.isfinite(timestep) and timestep > 0):
+            raise ValueError(f"timestep must be a positive number of fs, got {timestep!r}")
+        if ensemble != "nve" and temperature is None:
+            raise ValueError(f"ensemble {ensemble!r} needs a temperature (K)")
+        if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):
+            raise ValueError(f"temperature must be >= 0 K, got {temperature!r}")
+        if ensemble == "npt":
+            if pressure is None:
+                raise ValueError("ensemble 'npt' needs a pressure (GPa)")
+            if not atoms.pbc.all():
+                raise ValueError("ensemble 'npt' needs a cell periodic in all three directions")
+        if len(atoms) == 0:
+            raise ValueError("the structure has no atoms")
+        for name, value in (("friction", friction), ("tau_thermostat", tau_thermostat),
+                            ("tau_barostat", tau_barostat), ("compressibility", compressibility)):
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.atoms = atoms
+        self.potential = potential
+        self.ensemble = ensemble
+        self.timestep = float(timestep)
+        self.temperature = temperature
+        self.pressure = pressure
+        self.species = potential.sf.species(atoms)  # names any element the model lacks
+        self.masses = np.ascontiguousarray(atoms.get_masses(), dtype=float)
+        if (self.masses <= 0).any():
+            raise ValueError("every atom needs a positive mass")
+        self.n_threads = resolve_threads(n_threads)
+        self.every = every
+        self.callback = callback
+        self.thermo_path = Path(thermo) if thermo else None
+        self.trajectory_path = Path(trajectory) if trajectory else None
+        self.checkpoint_path = Path(checkpoint) if checkpoint else None
+        self.checkpoint_every = int(checkpoint_every)
+        self.log = log
+        self.seed = int(seed)
+        self.rng = _md.seed_state(self.seed)
+        self.step = 0
+        self.model = _md.ModelData(potential)
+        n = len(atoms)
+        conserves_momentum = ensemble in ("nve", "nvt-nh")
+        self.n_dof = 3 * n - 3 if conserves_momentum and n > 1 else 3 * n
+        kT = (temperature or 0.0) * units.kB
+        tau = tau_thermostat * units.fs
+        self.params = {
+            "ensemble": ENSEMBLES[ensemble], "dt": self.timestep * units.fs, "kT": kT,
+            "friction": friction / units.fs, "chain": int(chain_length),
+            "q": [max(kT, 1e-12) * tau**2 * (self.n_dof if k == 0 else 1.0)
+                  for k in range(int(chain_length))],
+            "n_dof": float(self.n_dof),
+            "pressure": (pressure or 0.0) * units.GPa, "tau_p": tau_barostat * units.fs,
+            "compressibility": compressibility / units.GPa, "anisotropic": bool(anisotropic),
+            "skin": float(skin), "cutoff_plus_skin": potential.cutoff + float(skin),
+            "periodic": bool(atoms.pbc.all()),
+        }
+        if not 1 <= chain_length <= 10:
+            raise ValueError(f"chain_length must be between 1 and 10, got {chain_length}")
+        self.xi = np.zeros(chain_length)
+        self.vxi = np.zeros(chain_length)
+        self.x = np.ascontiguousarray(atoms.get_positions(), dtype=float)
+        self.cell = np.ascontiguousarray(atoms.cell.array, dtype=float)
+        momenta = atoms.get_momenta()
+        if not np.any(momenta) and temperature:
+            self.v = self._maxwell_boltzmann(temperature)
+        else:
+            self.v = np.ascontiguousarray(momenta / self.masses[:, None])
+        self.nl = NeighborList(potential.cutoff, skin=skin, n_threads=self.n_threads)
+        self.forces = np.zeros((n, 3))
+        self.energies = np.zeros(n)
+        self.strain = np.zeros((3, 3))
+        self.n_rebuilds = 0
+        self.wall_time = 0.0
+        self._fingerprint = json.dumps({k: v for k, v in self.params.items()}, sort_keys=True)
+        self._rebuild()
+
+    # -- state ----------------------------------------------------------------------------------
+    def _maxwell_boltzmann(self, temperature):
+        """Seeded Maxwell-Boltzmann velocities, zero total momentum, exactly `temperature`."""
+        n = len(self.masses)
+        xi = _md.normals(self.rng, 3 * n).reshape(n, 3)
+        v = xi * np.sqrt(temperature * units.kB / self.masses)[:, None]
+        if n > 1:
+            v -= (self.masses @ v) / self.masses.sum()
+        ekin2 = float(np.sum(self.masses[:, None] * v * v))
+        dof = 3 * n - 3 if n > 1 else 3
+        if ekin2 > 0:
+            v *= np.sqrt(dof * temperature * units.kB / ekin2)
+        return np.ascontiguousarray(v)
+
+    def _rebuild(self):
+        self.nl.build(positions=self.x, cell=self.cell, pbc=self.atoms.pbc)
+        self.n_rebuilds += 1
+        self._x_ref = self.x.copy()
+        self._cell_ref = self.cell.copy()
+        if self.nl.n_pairs and self.nl.distances.min() < 1e-8:
+            raise ValueError("two atoms overlap: the simulation has blown up (try a smaller "
+                             "timestep)")
+        _md.forces(self.model, self.species, self.nl.offsets, self.nl.neighbors, self.nl.vectors,
+                   self.nl.distances, self.forces, self.energies, self.strain, self.n_threads)
+
+    @property
+    def time_ps(self):
+        return self.step * self.timestep / 1000.0
+
+    @property
+    def epot(self):
+        return float(self.energies.sum())
+
+    @property
+    def ekin(self):
+        return 0.5 * float(np.sum(self.masses[:, None] * self.v * self.v))
+
+    @property
+    def current_temperature(self):
+        return 2.0 * self.ekin / (self.n_dof * units.kB)
+
+    @property
+    def volume(self):
+        return abs(np.linalg.det(self.cell)) if self.atoms.pbc.all() else float("nan")
+
+    @property
+    def pressure_gpa(self):
+        if not self.atoms.pbc.all():
+            return float("nan")
+        kinetic = np.sum(self.masses[:, None] * self.v * self.v)
+        virial = -np.trace(self.strain)
+        return (kinetic + virial) / (3.0 * self.volume) * GPA
+
+    @property
+    def conserved_energy(self):
+        """Total energy plus the Nose-Hoover chain's energy (constant in nvt-nh)."""
+        e = self.epot + self.ekin
+        if self.ensemble == "nvt-nh":
+            q = np.array(self.params["q"])
+            kT = self.params["kT"]
+            e += 0.5 * float(q @ self.vxi**2) + self.n_dof * kT * self.xi[0] + kT * self.xi[1:].sum()
+        return e
+
+    def _sync_atoms(self):
+        self.atoms.set_cell(self.cell, scale_atoms=False)
+        self.atoms.set_positions(self.x)
+        self.atoms.set_momenta(self.v * self.masses[:, None])
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self, steps):
+        """Advance to `steps` steps in total (a resumed run continues where it stopped)."""
+        if not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        if self.checkpoint_path and self.checkpoint_path.is_file():
+            self._resume()
+        if self.step == 0:
+            self._output(write_header=True)
+        started = time.perf_counter()
+        steps_at_start = self.step
+        self.steps_run = 0
+        next_checkpoint = (self.step // self.checkpoint_every + 1) * self.checkpoint_every
+        while self.step < steps:
+            target = min(steps, (self.step // self.every + 1) * self.every)
+            while self.step < target:
+                done, reason = _md.run_segment(
+                    self.model, self.params, self.species, self.x, self.v, self.masses,
+                    self.cell, self.forces, self.energies, self.strain, self._x_ref,
+                    self._cell_ref, self.nl.offsets, self.nl.neighbors, self.nl.shifts,
+                    self.nl.vectors, self.nl.distances, self.xi, self.vxi, self.rng,
+                    target - self.step, self.n_threads)
+                self.step += done
+                if reason == 1:
+                    self._rebuild()
+                    _md.finish_step(self.params, self.v, self.masses, self.forces, self.xi,
+                                    self.vxi)
+                elif reason == 2:
+                    raise MemoryError("MD: cannot allocate per-thread work arrays")
+            if not np.isfinite(self.x).all() or not np.isfinite(self.v).all():
+                raise FloatingPointError(f"step {self.step}: positions or velocities are not "
+                                         "finite (the simulation blew up)")
+            self.wall_time = time.perf_counter() - started
+            self.steps_run = self.step - steps_at_start
+            self._rate = self.ns_per_day
+            self._output()
+            if self.checkpoint_path and (self.step >= next_checkpoint or self.step >= steps):
+                self.save_checkpoint(self.checkpoint_path)
+                next_checkpoint += self.checkpoint_every
+        self.wall_time = time.perf_counter() - started
+        self.steps_run = self.step - steps_at_start
+        self._sync_atoms()
+        return self
+
+    @property
+    def ns_per_day(self):
+        if not getattr(self, "steps_run", 0) or not self.wall_time:
+            return float("nan")
+        return self.steps_run * self.timestep * 1e-6 / self.wall_time * 86400.0
+
+    def _output(self, write_header=False):
+        row = [self.step, self.time_ps, self.current_temperature, self.epot, self.ekin,
+               self.epot + self.ekin, self.pressure_gpa, self.volume]
+        if self.thermo_path:
+            mode = "w" if write_header else "a"
+            with open(self.thermo_path, mode, newline="", encoding="utf-8") as f:
+                writer = csv.writer(f)
+                if write_header:
+                    writer.writerow(THERMO_COLUMNS)
+                writer.writerow([row[0]] + [f"{value:.10g}" for value in row[1:]])
+        if self.trajectory_path:
+            self._sync_atoms()
+            self._write_frame(append=not write_header)
+        if self.log:
+            rate = getattr(self, "_rate", None)
+            self.log(f"step {self.step:8d}  t {self.time_ps:9.3f} ps  T {row[2]:8.2f} K  "
+                     f"Epot {row[3]:14.6f} eV  Etot {row[5]:14.6f} eV"
+                     + (f"  {rate:8.3f} ns/day" if rate else ""))
+        if self.callback is not None:
+            self._sync_atoms()
+            self.callback(self)
+
+    def _write_frame(self, append):
+        import ase.io
+        from ase.calculators.singlepoint import SinglePointCalculator
+        frame = self.atoms.copy()
+        frame.calc = SinglePointCalculator(frame, energy=self.epot, forces=self.forces.copy())
+        frame.info["step"] = self.step
+        frame.info["time_ps"] = self.time_ps
+        if self.trajectory_path.suffix == ".traj":
+            from ase.io.trajectory import Trajectory
+            with Trajectory(self.trajectory_path, "a" if append else "w") as traj:
+                traj.write(frame)
+        else:
+            ase.io.write(self.trajectory_path, frame, format="extxyz", append=append)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save_checkpoint(self, path):
+        buffer = io.BytesIO()
+        np.savez(buffer, x=self.x, v=self.v, cell=self.cell, xi=self.xi, vxi=self.vxi,
+                 rng=self.rng, step=np.array(self.step), fingerprint=np.array(self._fingerprint),
+                 numbers=self.atoms.numbers)
+        atomic_write(path, buffer.getvalue())
+
+    def _resume(self):
+        with np.load(self.checkpoint_path, allow_pickle=False) as f:
+            if str(f["fingerprint"]) != self._fingerprint or not np.array_equal(
+                    f["numbers"], self.atoms.numbers):
+                raise ValueError(f"{self.checkpoint_path} belongs to another run (different "
+                                 "settings or atoms); remove it or choose another checkpoint")
+            step = int(f["step"])
+            if step <= self.step:
+                return
+            self.x[:] = f["x"]
+            self.v[:] = f["v"]
+            self.cell[:] = f["cell"]
+            self.xi[:] = f["xi"]
+            self.vxi[:] = f["vxi"]
+            self.rng[:] = f["rng"]
+            self.step = step
+        self._rebuild()
+        # output written after the checkpoint belongs to steps that will be run again
+        if self.thermo_path and self.thermo_path.is_file():
+            rows = self.thermo_path.read_text().splitlines()
+            kept = [rows[0]] + [r for r in rows[1:] if int(r.split(",")[0]) <= step]
+            atomic_write(self.thermo_path, "\n".join(kept) + "\n")
+        if self.trajectory_path and self.trajectory_path.is_file() and \
+                self.trajectory_path.suffix != ".traj":
+            import ase.io
+            frames = [a for a in ase.io.read(self.trajectory_path, ":")
+                      if a.info.get("step", 0) <= step]
+            ase.io.write(self.trajectory_path, frames, format="extxyz")
+
+
+def run(atoms, potential, ensemble="nve", temperature=None, timestep=1.0, steps=1000,
+        **options):
+    """Create a MolecularDynamics run and advance it `steps` steps; returns it."""
+    if not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    dyn = MolecularDynamics(atoms, potential, ensemble=ensemble, timestep=timestep,
+                            temperature=temperature, **options)
+    return dyn.run(steps)
