@@ -1,4 +1,4 @@
-"""The ``fastpot`` command line: ``fastpot info``, ``fastpot demo``."""
+"""The ``fastpot`` command line: info, demo, train, evaluate, md."""
 import argparse
 import sys
 
@@ -10,43 +10,33 @@ def _info(args):
 
 
 def _demo(args):
-    """Neighbour-list comparison on built-in fcc Cu boxes (the full demo arrives with MD)."""
-    import numpy as np
+    """The whole story on built-in EMT copper data (see fastpot/demo.py)."""
+    from fastpot.demo import run_demo
+    run_demo(out=args.out, n_structures=args.structures, train_seconds=args.train_seconds,
+             md_steps=args.md_steps, n_threads=args.threads)
+    return 0
 
-    from fastpot import show_config
-    from fastpot._threading import resolve_threads
-    from fastpot._peers import (NEIGHBOR_PEERS, available_neighbor_peers, copper_box,
-                                package_version, time_call)
 
-    show_config()
-    args.threads = resolve_threads(args.threads)
-    peers = available_neighbor_peers()
-    print(f"\nNeighbour list, full list, quantities 'ijd', cutoff {args.cutoff} Å, "
-          f"{args.threads} thread(s) for fastpot; median of {args.repeats} runs")
-    print("peers found: " + ", ".join(f"{p} {package_version(p)}" for p in peers))
-    header = f"{'atoms':>8} {'pairs':>10} " + " ".join(f"{p + ' (s)':>14}" for p in peers)
-    print(header + "   fastpot speed-up")
-    for n_atoms in args.sizes:
-        atoms = copper_box(n_atoms)
-        medians = {}
-        n_pairs = None
-        for peer in peers:
-            if peer == "ase" and len(atoms) > 40_000:
-                continue  # minutes per call
-            repeats = 1 if peer == "ase" else args.repeats
-            times, result = time_call(
-                lambda: NEIGHBOR_PEERS[peer](atoms, args.cutoff, args.threads), repeats)
-            medians[peer] = float(np.median(times))
-            if n_pairs is None:
-                n_pairs = len(result[0])
-            elif len(result[0]) != n_pairs:
-                print(f"  {peer} found {len(result[0])} pairs, fastpot {n_pairs}!", file=sys.stderr)
-                return 1
-        cells = " ".join(f"{medians[p]:>14.4f}" if p in medians else f"{'-':>14}" for p in peers)
-        ratios = ", ".join(f"{p} {medians[p] / medians['fastpot']:.1f}x"
-                           for p in peers if p != "fastpot" and p in medians)
-        print(f"{len(atoms):>8} {n_pairs:>10} {cells}   {ratios}")
-    print("\nEvery peer found the same number of pairs.")
+def _md(args):
+    import ase.io
+
+    from fastpot import Potential
+    from fastpot.md import MolecularDynamics
+    potential = Potential.load(args.model)
+    try:
+        atoms = ase.io.read(args.structure)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"structure file not found: {args.structure}") from None
+    dyn = MolecularDynamics(
+        atoms, potential, ensemble=args.ensemble, timestep=args.timestep,
+        temperature=args.temperature, pressure=args.pressure, seed=args.seed,
+        thermo=args.log, trajectory=args.traj, every=args.every, n_threads=args.threads,
+        checkpoint=args.checkpoint, anisotropic=args.anisotropic, log=print)
+    dyn.run(args.steps)
+    print(f"{dyn.steps_run} steps in {dyn.wall_time:.1f} s: {dyn.ns_per_day:.3f} ns/day, "
+          f"{dyn.n_rebuilds} neighbour-list builds")
+    if args.output:
+        ase.io.write(args.output, dyn.atoms)
     return 0
 
 
@@ -180,12 +170,15 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print version, OpenMP state and dependency versions")
     info.set_defaults(run=_info)
-    demo = sub.add_parser("demo", help="run the built-in demonstration")
-    demo.add_argument("--sizes", type=int, nargs="+", default=[4000, 32000],
-                      help="approximate numbers of atoms (default: 4000 32000)")
-    demo.add_argument("--cutoff", type=float, default=6.0, help="cutoff in Å (default 6)")
-    demo.add_argument("--threads", type=int, default=None, help="fastpot threads")
-    demo.add_argument("--repeats", type=int, default=5, help="timed runs per peer")
+    demo = sub.add_parser("demo", help="the whole story on built-in data: EMT copper -> "
+                                       "training -> MD, in a few minutes")
+    demo.add_argument("--out", default="fastpot-demo", help="output folder (default "
+                                                            "fastpot-demo)")
+    demo.add_argument("--structures", type=int, default=240, help="EMT reference cells")
+    demo.add_argument("--train-seconds", type=float, default=150.0,
+                      help="training time budget (default 150 s)")
+    demo.add_argument("--md-steps", type=int, default=2000, help="MD steps (default 2000)")
+    demo.add_argument("--threads", type=int, default=None, help="OpenMP threads")
     demo.set_defaults(run=_demo)
     train = sub.add_parser("train", help="fit a potential to reference energies and forces")
     train.add_argument("--train", required=True, help="training data (extxyz, n2p2 input.data, "
@@ -204,6 +197,24 @@ def build_parser():
     evaluate.add_argument("--json", help="also write the metrics here")
     evaluate.add_argument("--threads", type=int)
     evaluate.set_defaults(run=_evaluate)
+    dyn = sub.add_parser("md", help="molecular dynamics with a trained model")
+    dyn.add_argument("model", help="a .fastpot file")
+    dyn.add_argument("structure", help="starting structure (any ASE-readable file)")
+    dyn.add_argument("--ensemble", default="nve",
+                     choices=["nve", "nvt-langevin", "nvt-nh", "npt"])
+    dyn.add_argument("--temperature", type=float, help="K (initial velocities; thermostat)")
+    dyn.add_argument("--pressure", type=float, help="GPa (npt)")
+    dyn.add_argument("--anisotropic", action="store_true", help="npt per cell axis")
+    dyn.add_argument("--timestep", type=float, default=1.0, help="fs (default 1)")
+    dyn.add_argument("--steps", type=int, required=True)
+    dyn.add_argument("--log", default="thermo.csv", help="thermo CSV (default thermo.csv)")
+    dyn.add_argument("--traj", help="trajectory file (.extxyz or .traj)")
+    dyn.add_argument("--every", type=int, default=100, help="output interval in steps")
+    dyn.add_argument("--seed", type=int, default=0)
+    dyn.add_argument("--checkpoint", help="checkpoint file; an existing one is resumed")
+    dyn.add_argument("--output", help="write the final structure here")
+    dyn.add_argument("--threads", type=int)
+    dyn.set_defaults(run=_md)
     return parser
 
 
@@ -211,7 +222,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, MemoryError) as error:
+    except (ValueError, FileNotFoundError, MemoryError, FloatingPointError) as error:
         print(f"fastpot {args.command}: error: {error}", file=sys.stderr)
         return 2
 

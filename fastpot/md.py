@@ -254,6 +254,9 @@ class MolecularDynamics:
             self._rate = self.ns_per_day
             self._output()
             if self.checkpoint_path and (self.step >= next_checkpoint or self.step >= steps):
+                # a resumed run starts from a fresh list and forces; do the same here so that
+                # both continue identically
+                self._rebuild()
                 self.save_checkpoint(self.checkpoint_path)
                 next_checkpoint += self.checkpoint_every
         self.wall_time = time.perf_counter() - started

@@ -1,0 +1,184 @@
+"""Molecular dynamics: conservation, thermostats, barostat, reproducibility, restarts,
+agreement with ASE's integrator, bad input."""
+import numpy as np
+import pytest
+from ase import units
+from ase.build import bulk
+
+from fastpot import md
+from fastpot.emt_data import emt_samples
+from fastpot.training import Trainer
+
+
+@pytest.fixture(scope="module")
+def copper():
+    """A small potential fitted to EMT copper: smooth, realistic forces."""
+    samples = emt_samples(40, element="Cu", size=2, seed=0)
+    options = dict(cutoff=4.5, n_shifted=4, n_centred=2, n_angular_eta=1, zetas=[1.0, 4.0],
+                   hidden_layers=[10, 10], max_iterations=150, valid_fraction=0.1)
+    return Trainer(options, log=None).fit(samples)
+
+
+def cell(size=2, a=3.6):
+    return bulk("Cu", "fcc", a=a, cubic=True).repeat(size)
+
+
+def test_nve_conserves_energy_with_second_order_error(copper):
+    spreads = []
+    for timestep in (2.0, 1.0):
+        dyn = md.MolecularDynamics(cell(), copper, timestep=timestep, temperature=400, seed=1)
+        energies = []
+        for k in range(1, 21):
+            dyn.run(k * int(20 / timestep))
+            energies.append(dyn.epot + dyn.ekin)
+        spreads.append(np.ptp(energies) / len(dyn.atoms))
+    assert spreads[1] < 1e-4                   # eV/atom over 0.4 ps at 1 fs
+    assert 2.5 < spreads[0] / spreads[1] < 6   # error ~ timestep^2
+
+
+def test_compiled_nve_follows_ase_velocity_verlet(copper):
+    from ase.md.verlet import VelocityVerlet
+    start = cell()
+    start.rattle(0.05, seed=2)
+    start.set_momenta(np.random.default_rng(3).normal(size=(len(start), 3)) * 0.3)
+    ours = md.run(start.copy(), copper, timestep=1.0, steps=50, every=50)
+    theirs = start.copy()
+    theirs.calc = copper.calculator()
+    VelocityVerlet(theirs, timestep=1.0 * units.fs).run(50)
+    np.testing.assert_allclose(ours.atoms.positions, theirs.positions, atol=1e-9)
+    np.testing.assert_allclose(ours.atoms.get_momenta(), theirs.get_momenta(), atol=1e-9)
+
+
+@pytest.mark.parametrize("ensemble", ["nvt-langevin", "nvt-nh"])
+def test_thermostats_reach_canonical_temperature(copper, ensemble):
+    target = 500.0
+    dyn = md.MolecularDynamics(cell(), copper, ensemble=ensemble, temperature=target,
+                               timestep=2.0, friction=0.05, tau_thermostat=40.0, seed=4,
+                               every=5)
+    dyn.run(1000)  # equilibrate
+    kinetic = []
+    dyn.callback = lambda d: kinetic.append(d.ekin)
+    dyn.run(7000)
+    kinetic = np.array(kinetic)
+    n_dof = dyn.n_dof
+    mean_t = 2 * kinetic.mean() / (n_dof * units.kB)
+    assert abs(mean_t - target) < 0.06 * target
+    # canonical: var(K) = (n_dof / 2) (kT)^2
+    expected_var = 0.5 * n_dof * (units.kB * target) ** 2
+    assert 0.6 < kinetic.var() / expected_var < 1.5
+
+
+def test_nose_hoover_conserved_quantity(copper):
+    dyn = md.MolecularDynamics(cell(), copper, ensemble="nvt-nh", temperature=300,
+                               timestep=1.0, tau_thermostat=50.0, seed=5, every=10)
+    values = []
+    dyn.callback = lambda d: values.append(d.conserved_energy)
+    dyn.run(600)
+    assert np.ptp(values) / len(dyn.atoms) < 2e-4
+
+
+def test_npt_holds_pressure_and_finds_the_equation_of_state_volume(copper):
+    # static equation of state of the model: volume of zero pressure at 0 K
+    lattice = np.linspace(3.5, 3.75, 11)
+    energies = []
+    for a in lattice:
+        atoms = cell(a=a)
+        energies.append(copper.evaluate(atoms)["energy"])
+    fit = np.polyfit(lattice, energies, 3)
+    roots = np.roots(np.polyder(fit))
+    a0 = float(np.real(roots[np.argmin(np.abs(roots - 3.6))]))
+    v0 = a0**3 * 8
+    dyn = md.MolecularDynamics(cell(a=3.66), copper, ensemble="npt", temperature=20.0,
+                               pressure=0.0, timestep=2.0, tau_barostat=200.0,
+                               compressibility=0.01, seed=6, every=10)
+    dyn.run(1500)
+    volumes, pressures = [], []
+    dyn.callback = lambda d: (volumes.append(d.volume), pressures.append(d.pressure_gpa))
+    dyn.run(4500)
+    assert abs(np.mean(volumes) - v0) / v0 < 0.01
+    assert abs(np.mean(pressures)) < 0.3  # GPa, fluctuations of a 32-atom cell are large
+    # and a compressed target gives a smaller cell
+    dense = md.run(cell(a=3.6), copper, ensemble="npt", temperature=20.0, pressure=5.0,
+                   timestep=2.0, tau_barostat=200.0, seed=7, steps=3000, every=10)
+    assert dense.volume < 0.99 * v0
+
+
+def test_same_seed_same_trajectory_and_threads_agree(copper):
+    runs = [md.run(cell(), copper, ensemble="nvt-langevin", temperature=300, timestep=1.0,
+                   steps=150, seed=8, n_threads=t) for t in (1, 2, 1)]
+    np.testing.assert_array_equal(runs[0].atoms.positions, runs[1].atoms.positions)
+    np.testing.assert_array_equal(runs[0].atoms.positions, runs[2].atoms.positions)
+    other = md.run(cell(), copper, ensemble="nvt-langevin", temperature=300, timestep=1.0,
+                   steps=150, seed=9)
+    assert np.abs(other.atoms.positions - runs[0].atoms.positions).max() > 1e-3
+
+
+def test_restart_equals_uninterrupted_run(copper, tmp_path):
+    options = dict(ensemble="nvt-langevin", temperature=300, timestep=1.0, seed=10,
+                   every=20, checkpoint_every=100)
+    straight = md.MolecularDynamics(cell(), copper, thermo=tmp_path / "a.csv",
+                                    checkpoint=tmp_path / "a.npz", **options).run(300)
+    first = md.MolecularDynamics(cell(), copper, thermo=tmp_path / "b.csv",
+                                 trajectory=tmp_path / "b.extxyz",
+                                 checkpoint=tmp_path / "b.npz", **options)
+    first.run(200)  # "killed" after the checkpoint at step 200
+    resumed = md.MolecularDynamics(cell(), copper, thermo=tmp_path / "b.csv",
+                                   trajectory=tmp_path / "b.extxyz",
+                                   checkpoint=tmp_path / "b.npz", **options).run(300)
+    assert resumed.step == 300
+    np.testing.assert_array_equal(straight.atoms.positions, resumed.atoms.positions)
+    np.testing.assert_array_equal(straight.atoms.get_momenta(), resumed.atoms.get_momenta())
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    rows = (tmp_path / "b.csv").read_text().splitlines()
+    assert rows[0] == "step,time_ps,temperature,epot,ekin,etot,pressure,volume"
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(0, 301, 20))
+
+
+def test_output_files_and_initial_velocities(copper, tmp_path):
+    import ase.io
+    atoms = cell()
+    dyn = md.run(atoms, copper, ensemble="nve", temperature=250, timestep=1.0, steps=40,
+                 every=10, trajectory=tmp_path / "t.extxyz", seed=11)
+    frames = ase.io.read(tmp_path / "t.extxyz", ":")
+    assert [f.info["step"] for f in frames] == [0, 10, 20, 30, 40]
+    np.testing.assert_allclose(frames[-1].positions, atoms.positions, atol=1e-7)  # 8 decimals
+    assert "forces" in frames[-1].calc.results
+    start = md.MolecularDynamics(cell(), copper, temperature=250, seed=11)
+    assert start.current_temperature == pytest.approx(250, rel=1e-12)
+    np.testing.assert_allclose(start.masses @ start.v, 0.0, atol=1e-12)
+
+
+def test_bad_input(copper):
+    with pytest.raises(ValueError, match="timestep must be a positive number"):
+        md.MolecularDynamics(cell(), copper, timestep=-1.0)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        md.run(cell(), copper, steps=0)
+    with pytest.raises(ValueError, match="unknown ensemble 'nvt'"):
+        md.MolecularDynamics(cell(), copper, ensemble="nvt", temperature=300)
+    with pytest.raises(ValueError, match="needs a temperature"):
+        md.MolecularDynamics(cell(), copper, ensemble="nvt-langevin")
+    with pytest.raises(ValueError, match="needs a pressure"):
+        md.MolecularDynamics(cell(), copper, ensemble="npt", temperature=300)
+    gold = cell()
+    gold.symbols[3] = "Au"
+    with pytest.raises(ValueError, match="atom 3 is Au, which has no symmetry functions"):
+        md.MolecularDynamics(gold, copper)
+    cluster = cell()
+    cluster.pbc = False
+    with pytest.raises(ValueError, match="periodic in all three directions"):
+        md.MolecularDynamics(cluster, copper, ensemble="npt", temperature=300, pressure=0.0)
+
+
+def test_command_line_md(copper, tmp_path):
+    import ase.io
+
+    from fastpot.cli import main
+    copper.save(tmp_path / "cu.fastpot")
+    ase.io.write(tmp_path / "start.extxyz", cell())
+    assert main(["md", str(tmp_path / "cu.fastpot"), str(tmp_path / "start.extxyz"),
+                 "--ensemble", "nvt-langevin", "--temperature", "300", "--timestep", "1",
+                 "--steps", "60", "--every", "20", "--log", str(tmp_path / "thermo.csv"),
+                 "--traj", str(tmp_path / "md.extxyz")]) == 0
+    assert len((tmp_path / "thermo.csv").read_text().splitlines()) == 5
+    assert main(["md", str(tmp_path / "cu.fastpot"), str(tmp_path / "start.extxyz"),
+                 "--ensemble", "nvt-nh", "--steps", "10"]) == 2
