@@ -305,14 +305,16 @@ static inline void fp_take(int m, const double *src, const int64_t *index, doubl
     FP_SIMD for (p = 0; p < m; p++) dst[p] = src[index[p]];
 }
 
-/* P^n for an integer n >= 0 that is the same in every lane (square-and-multiply). */
+/* P^n for an integer 0 <= n < 128 that is the same in every lane: square-and-multiply over
+ * a fixed number of bits with selects instead of branches, so that loops calling it
+ * vectorise (a data-dependent while loop here kept the whole loop scalar). */
 static inline double fp_int_power(double P, int n) {
     double result = 1.0;
     double base = P;
-    while (n > 0) {
-        if (n & 1) result *= base;
+    int bit;
+    for (bit = 0; bit < 7; bit++) {
+        result *= ((n >> bit) & 1) ? base : 1.0;
         base *= base;
-        n >>= 1;
     }
     return result;
 }

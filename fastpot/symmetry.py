@@ -560,7 +560,7 @@ def _build_tables(sf):
     members = np.array(members, dtype=np.float64).reshape(-1, 3)
     power_rows = np.array(power_rows, dtype=np.float64).reshape(-1, 2)
     zeta = members[:, 1]
-    integral = (zeta == np.round(zeta)) & (zeta <= 64)
+    integral = (zeta == np.round(zeta)) & (zeta <= 100)
     arrays = {
         "rc_max": rc_max, "angular_rc_max": angular_rc_max,
         "radial_offsets": np.array(radial_offsets, dtype=np.int64),
@@ -583,6 +583,6 @@ def _build_tables(sf):
         "power_offsets": np.array(power_offsets, dtype=np.int64),
         "power_lambda": power_rows[:, 0], "power_zeta": power_rows[:, 1],
         "power_izeta": np.where((power_rows[:, 1] == np.round(power_rows[:, 1]))
-                                & (power_rows[:, 1] <= 64), power_rows[:, 1], -1).astype(np.int32),
+                                & (power_rows[:, 1] <= 100), power_rows[:, 1], -1).astype(np.int32),
     }
     return _symmetry.KernelTables(n, sf.cutoff_type, sf.cutoff_alpha, arrays)
