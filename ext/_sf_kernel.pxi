@@ -444,11 +444,11 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
 cdef void centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
                              const int64_t *offsets, const int32_t *neighbors,
                              const double *vectors, const double *distances, int64_t n_sf,
-                             double *local, const int32_t *slot_of_entry,
+                             double *local, const int32_t *slot_of_entry, int32_t self_slot,
                              double *block, double *strain) noexcept nogil:
     """dG_is/dr_j for every function s of centre i and every atom j it depends on, added to
-    block[slot][s][xyz] (slot 0 is atom i itself; slot_of_entry maps a neighbour entry to the
-    slot of its atom). `local` holds per-entry gradients [s][xyz][n] while they are summed.
+    block[slot][s][xyz] (self_slot is atom i's own slot, -1 when it is not kept;
+    slot_of_entry maps a neighbour entry to the slot of its atom, -1 when not kept). `local` holds per-entry gradients [s][xyz][n] while they are summed.
     strain[s][6] receives dG_is/d(strain) in Voigt order xx yy zz yz xz xy (symmetrised)."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
@@ -502,8 +502,10 @@ cdef void centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32
         for col in range(n_sf):
             for x in range(3):
                 w = local[(3 * col + x) * nn + n]
-                block[(slot * n_sf + col) * 3 + x] += w
-                block[col * 3 + x] -= w
+                if slot >= 0:
+                    block[(slot * n_sf + col) * 3 + x] += w
+                if self_slot >= 0:
+                    block[(self_slot * n_sf + col) * 3 + x] -= w
 
 
 cdef void angular_derivatives(int e, int64_t nn, const Tables *t, Scratch *s,

@@ -128,7 +128,8 @@ def gather_gradient(const int64_t[::1] offsets, const int32_t[::1] neighbors,
 def derivatives(KernelTables tables, const int32_t[::1] species, const int64_t[::1] offsets,
                 const int32_t[::1] neighbors, const double[:, ::1] vectors,
                 const double[::1] distances, const int32_t[::1] n_functions,
-                const int32_t[::1] slot_of_entry, const int64_t[::1] block_start,
+                const int32_t[::1] slot_of_entry, const int32_t[::1] self_slot,
+                const int64_t[::1] block_start,
                 double[::1] out, const int64_t[::1] row_start, double[:, ::1] strain,
                 int n_threads):
     """Stored derivatives: centre i's block out[block_start[i]:] is [slot][function][xyz]
@@ -152,7 +153,7 @@ def derivatives(KernelTables tables, const int32_t[::1] species, const int64_t[:
                 continue
             centre_derivatives(i, &tables.t, scratch, &species[0], &offsets[0], &neighbors[0],
                                &vectors[0, 0], &distances[0], n_functions[i], local,
-                               &slot_of_entry[0], &out[block_start[i]],
+                               &slot_of_entry[0], self_slot[i], &out[block_start[i]],
                                &strain[row_start[i], 0])
         free(local)
         scratch_delete(scratch)

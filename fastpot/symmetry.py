@@ -353,14 +353,18 @@ class SymmetryFunctions:
                                   strain, skip_self_images)
         return gradient, 0.5 * (strain + strain.T)
 
-    def derivatives(self, atoms, n_threads=None, neighbor_list=None, max_bytes=None):
+    def derivatives(self, atoms, n_threads=None, neighbor_list=None, max_bytes=None,
+                    selected=None):
         """Stored sparse dG/dR of a structure (for training): see ``StoredDerivatives``.
 
-        Refuses (MemoryError) to allocate more than `max_bytes` (default: a quarter of the
-        machine's memory); ``derivative_nbytes`` tells the size beforehand."""
+        Only derivatives with respect to the `selected` atoms (a boolean mask; default all)
+        are kept: the forces on those atoms are all a training loss needs. Refuses
+        (MemoryError) to allocate more than `max_bytes` (default: a quarter of the machine's
+        memory); ``derivative_nbytes`` tells the size beforehand."""
         species = self.species(atoms)
         nl = neighbor_list if neighbor_list is not None else self.neighbor_list(atoms, n_threads)
-        slot_offsets, slot_atoms, slot_of_entry = _slots(self, species, nl)
+        slot_offsets, slot_atoms, slot_of_entry, self_slot = _slots(self, species, nl,
+                                                                    selected)
         widths = np.array([len(self.functions[s]) for s in self.elements], dtype=np.int32)
         n_functions = widths[species]
         sizes = np.diff(slot_offsets) * n_functions * 3
@@ -375,8 +379,8 @@ class SymmetryFunctions:
         row_start, rows_end, _, _ = self.layout(species)
         strain = np.zeros((int(rows_end[-1]), 6))
         _symmetry.derivatives(self.tables, species, nl.offsets, nl.neighbors, nl.vectors,
-                              nl.distances, n_functions, slot_of_entry, block_start, values,
-                              row_start, strain, resolve_threads(n_threads))
+                              nl.distances, n_functions, slot_of_entry, self_slot, block_start,
+                              values, row_start, strain, resolve_threads(n_threads))
         return StoredDerivatives(species, n_functions, slot_offsets, slot_atoms, block_start,
                                  values, strain, row_start)
 
@@ -387,7 +391,7 @@ class SymmetryFunctions:
         widths = np.array([len(self.functions[s]) for s in self.elements])
         for atoms in structures:
             species = self.species(atoms)
-            slot_offsets, _, _ = _slots(self, species, self.neighbor_list(atoms, n_threads))
+            slot_offsets, _, _, _ = _slots(self, species, self.neighbor_list(atoms, n_threads))
             total += 8 * int((np.diff(slot_offsets) * widths[species] * 3).sum())
         return total
 
@@ -399,8 +403,8 @@ class SymmetryFunctions:
 class StoredDerivatives:
     """dG_i/dr_j of one structure, kept only for the atoms j each centre i depends on.
 
-    Centre i owns slots ``slot_offsets[i]:slot_offsets[i + 1]`` (the first is atom i itself,
-    then its neighbour atoms in increasing index; periodic images of one atom share a slot),
+    Centre i owns slots ``slot_offsets[i]:slot_offsets[i + 1]`` (atom i itself first when it
+    is kept, then its neighbour atoms in increasing index; periodic images share a slot),
     with atom indices ``slot_atoms``. Its derivatives are
     ``values[block_start[i]:block_start[i + 1]].reshape(n_slots, n_functions_i, 3)``.
     """
@@ -437,28 +441,40 @@ class StoredDerivatives:
         return gradient
 
 
-def _slots(sf, species, nl):
-    """Per centre: its atom first, then the distinct neighbour atoms within its cutoff."""
+def _slots(sf, species, nl, selected=None):
+    """Per centre, the atoms whose derivatives are kept: the centre itself, then its distinct
+    neighbour atoms within its cutoff (increasing index), all restricted to `selected` (a
+    boolean mask; None keeps every atom).
+
+    Returns slot_offsets, slot_atoms, the slot of every neighbour entry (-1: not kept; an
+    image of the centre maps to the centre's slot) and each centre's own slot (0 or -1)."""
     n_atoms = len(species)
+    if selected is None:
+        selected = np.ones(n_atoms, dtype=bool)
     centers = nl.centers.astype(np.int64)
     neighbors = nl.neighbors.astype(np.int64)
     rc = np.array([max(f.rc for f in sf.functions[s]) for s in sf.elements])
-    used = (nl.distances < rc[species[centers]]) & (neighbors != centers)
-    keys = np.unique(centers[used] * n_atoms + neighbors[used])
-    per_centre = np.bincount(keys // n_atoms, minlength=n_atoms) + 1
+    within = nl.distances < rc[species[centers]]
+    other = within & (neighbors != centers) & selected[neighbors]
+    keys = np.unique(centers[other] * n_atoms + neighbors[other])
+    own = selected.astype(np.int64)
+    per_centre = np.bincount(keys // n_atoms, minlength=n_atoms) + own
     slot_offsets = np.concatenate([[0], np.cumsum(per_centre)])
     slot_atoms = np.empty(slot_offsets[-1], dtype=np.int64)
-    slot_atoms[slot_offsets[:-1]] = np.arange(n_atoms)
-    first_other = np.ones(slot_offsets[-1], dtype=bool)
-    first_other[slot_offsets[:-1]] = False
-    slot_atoms[first_other] = keys % n_atoms
-    # slot of each entry: 0 for an image of the centre, else 1 + rank among the centre's keys
+    first = slot_offsets[:-1]
+    slot_atoms[first[selected]] = np.flatnonzero(selected)
+    is_other = np.ones(slot_offsets[-1], dtype=bool)
+    is_other[first[selected]] = False
+    slot_atoms[is_other] = keys % n_atoms
+    self_slot = np.where(selected, 0, -1).astype(np.int32)
     entry_keys = centers * n_atoms + neighbors
     rank = np.searchsorted(keys, entry_keys)
     centre_first = np.searchsorted(keys, np.arange(n_atoms) * n_atoms)
-    slot_of_entry = np.where(neighbors == centers, 0, 1 + rank - centre_first[centers])
-    slot_of_entry = np.where(used | (neighbors == centers), slot_of_entry, 0).astype(np.int32)
-    return slot_offsets, slot_atoms, slot_of_entry
+    slot_of_entry = np.full(len(neighbors), -1, dtype=np.int64)
+    slot_of_entry[other] = (own[centers] + rank - centre_first[centers])[other]
+    images = within & (neighbors == centers)
+    slot_of_entry[images] = self_slot[centers[images]]
+    return slot_offsets, slot_atoms, slot_of_entry.astype(np.int32), self_slot
 
 
 def _check_no_overlap(nl):

@@ -59,7 +59,7 @@ DEFAULTS = {
     "validate_every": 10,          # iterations between validation checks
     "checkpoint_every": 60.0,      # seconds between checkpoints
     "lbfgs_memory": 20,
-    "memory_limit": None,          # bytes for stored derivatives; None: half the memory
+    "derivative_memory": 1.5 * 2**30,  # bytes of stored dG/dR; beyond, forces are subsampled
     "n_threads": None,
 }
 
@@ -71,7 +71,7 @@ def _check_options(options, where="training options"):
                          f"{', '.join(sorted(DEFAULTS))}")
     merged = dict(DEFAULTS)
     merged.update(options)
-    for key in ("cutoff", "time_budget", "checkpoint_every"):
+    for key in ("cutoff", "time_budget", "checkpoint_every", "derivative_memory"):
         if not isinstance(merged[key], (int, float)) or not merged[key] > 0:
             raise ValueError(f"{where}: {key} must be a positive number, got {merged[key]!r}")
     for key in ("energy_weight", "force_weight", "stress_weight", "l2"):
@@ -135,41 +135,42 @@ class TrainingSet:
             if sample.forces is not None:
                 layouts.append((k, nl))
 
-        # stored derivatives for the structures with forces, within the memory limit
+        # stored derivatives for the structures with forces, within the memory budget: when
+        # all would not fit, the forces of a seeded random fraction of each structure's atoms
+        # are fitted (derivatives with respect to the other atoms are then not needed)
         from fastpot.symmetry import _slots
         sizes = []
         for k, nl in layouts:
             a, b = self.structure_start[k], self.structure_start[k + 1]
-            slot_offsets, _, _ = _slots(sf, self.species[a:b], nl)
-            sizes.append(8 * int((np.diff(slot_offsets) * self.widths[self.species[a:b]] * 3).sum()))
+            slot_offsets = _slots(sf, self.species[a:b], nl)[0]
+            sizes.append(8 * int((np.diff(slot_offsets) * self.widths[self.species[a:b]] * 3)
+                                 .sum()))
         total = sum(sizes)
-        chosen = list(range(len(layouts)))
-        if total > memory_limit:
-            order = np.random.default_rng(seed).permutation(len(layouts))
-            chosen, used = [], 0
-            for idx in order:
-                if used + sizes[idx] <= memory_limit:
-                    chosen.append(int(idx))
-                    used += sizes[idx]
-            chosen.sort()
-            warnings.warn(f"stored derivatives of all {len(layouts)} structures with forces "
-                          f"would need {total / 2**30:.2f} GiB, more than the limit of "
-                          f"{memory_limit / 2**30:.2f} GiB: forces of {len(chosen)} seeded random "
-                          "structures are fitted", stacklevel=3)
-        log(f"stored derivatives: {sum(sizes[i] for i in chosen) / 2**20:.1f} MiB for "
-            f"{len(chosen)} structure(s) with forces")
-        self.derivative_bytes = sum(sizes[i] for i in chosen)
+        fraction = min(1.0, memory_limit / total) if total else 1.0
+        rng = np.random.default_rng(seed)
         self.has_forces_atom = np.zeros(len(self.species), dtype=bool)
         slot_counts = np.zeros(len(self.species), dtype=np.int64)
         per_structure = []
-        for idx in chosen:
-            k, nl = layouts[idx]
+        for k, nl in layouts:
             a, b = self.structure_start[k], self.structure_start[k + 1]
+            selected = np.ones(b - a, dtype=bool)
+            if fraction < 1.0:
+                keep = max(1, int(round(fraction * (b - a))))
+                selected[:] = False
+                selected[rng.choice(b - a, size=keep, replace=False)] = True
             stored = sf.derivatives(samples[k].atoms, n_threads, neighbor_list=nl,
-                                    max_bytes=max(memory_limit, 1))
+                                    max_bytes=2**62, selected=selected)
             per_structure.append((k, stored))
             slot_counts[a:b] = np.diff(stored.slot_offsets)
-            self.has_forces_atom[a:b] = True
+            self.has_forces_atom[a:b] = selected
+        self.derivative_bytes = sum(stored.values.nbytes for _, stored in per_structure)
+        if fraction < 1.0:
+            log(f"stored derivatives for all forces would need {total / 2**30:.2f} GiB, more "
+                f"than derivative_memory = {memory_limit / 2**30:.2f} GiB: fitting the forces "
+                f"of {int(self.has_forces_atom.sum())} seeded random atoms "
+                f"({100 * fraction:.0f} % of each structure)")
+        log(f"stored derivatives: {self.derivative_bytes / 2**20:.1f} MiB for "
+            f"{len(per_structure)} structure(s) with forces")
         self.slot_offsets = np.concatenate([[0], np.cumsum(slot_counts)]).astype(np.int64)
         self.n_functions = self.widths[self.species].astype(np.int32)
         sizes_atom = slot_counts * self.n_functions * 3
@@ -312,7 +313,7 @@ class Trainer:
         self.log(f"{len(train)} training / {len(valid or ())} validation structures, elements "
                  f"{' '.join(elements)}; {', '.join(f'{e}: {sf.n_functions(e)}' for e in elements)}"
                  f" symmetry functions, cutoff {opts['cutoff']} Å")
-        memory_limit = opts["memory_limit"] or default_memory_limit()
+        memory_limit = min(float(opts["derivative_memory"]), default_memory_limit())
         data = TrainingSet(train, sf, n_threads, memory_limit, opts["seed"], self.log)
         scaling = Scaling.from_data(sf, {e: data.element_block(data.G, k)
                                          for k, e in enumerate(sf.elements) if data.counts[k]},

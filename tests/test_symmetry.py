@@ -435,3 +435,17 @@ def test_stored_derivatives_memory_is_reported_and_bounded():
     assert sf.derivative_nbytes([atoms]) == stored.values.nbytes
     with pytest.raises(MemoryError, match="need .* MiB, more than the limit"):
         sf.derivatives(atoms, max_bytes=1000)
+
+
+def test_stored_derivatives_for_selected_atoms_only():
+    sf = mixed_set("cos")
+    atoms = random_cell(33, n_atoms=9)
+    selected = np.zeros(len(atoms), dtype=bool)
+    selected[[1, 4, 7]] = True
+    full = sf.derivatives(atoms)
+    part = sf.derivatives(atoms, selected=selected)
+    assert part.values.nbytes < full.values.nbytes
+    assert set(part.slot_atoms) <= {1, 4, 7}
+    weights = per_atom_rows(atoms, random_weights(sf, atoms, seed=5))
+    np.testing.assert_allclose(part.gradient(weights)[selected], full.gradient(weights)[selected],
+                               rtol=1e-12, atol=1e-12)
