@@ -210,10 +210,10 @@ def test_command_line_train_and_evaluate(tmp_path, capsys):
 
 def test_force_subsampling_keeps_the_gradient_exact():
     samples = emt_samples(6, element="Cu", size=1, seed=12)
-    objective = small_objective(samples, derivative_memory=20000.0)
+    objective = small_objective(samples, derivative_memory=6000.0)
     d = objective.data
     assert 0 < d.has_forces_atom.sum() < len(d.species)
-    assert d.derivative_bytes <= 40000
+    assert d.derivative_bytes <= 12000
     x = objective.pack()
     objective.unpack(x + np.random.default_rng(4).normal(size=x.size) * 0.3)
     finite_difference_check(objective, n_checks=10)
