@@ -25,11 +25,8 @@ from _machine import machine_description  # noqa: E402
 
 
 def copper(n_atoms):
-    from ase.build import bulk
-    repeat = max(1, round((n_atoms / 4) ** (1 / 3)))
-    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(repeat)
-    atoms.rattle(0.02, seed=0)
-    return atoms
+    from fastpot._peers import copper_box
+    return copper_box(n_atoms)
 
 
 def conservation(potential, threads):

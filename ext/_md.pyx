@@ -278,23 +278,10 @@ cdef void refresh_list(int64_t n, const double[:, ::1] x, const double[:, ::1] c
             distances[q] = sqrt(dx * dx + dy * dy + dz * dz)
 
 
-def run_segment(ModelData model, dict params, const int32_t[::1] species,
-                double[:, ::1] x, double[:, ::1] v, const double[::1] mass,
-                double[:, ::1] cell, double[:, ::1] f, double[::1] energies,
-                double[:, ::1] strain, const double[:, ::1] x_ref,
-                const double[:, ::1] cell_ref, const int64_t[::1] offsets,
-                const int32_t[::1] neighbors, const int32_t[:, ::1] shifts,
-                double[:, ::1] vectors, double[::1] distances, double[::1] xi,
-                double[::1] vxi, uint64_t[::1] rng, int64_t max_steps, int n_threads):
-    """Advance up to max_steps steps. On entry f, energies and strain hold the forces at x.
-    Returns (steps done, reason): reason 0 done, 1 the list must be rebuilt (the step
-    in progress is rolled forward to its new positions; call `forces` after rebuilding and
-    then `finish_step`), 2 allocation failure."""
+cdef Params read_params(dict params) except *:
+    """The integrator settings prepared by fastpot/md.py, as a C struct."""
     cdef Params p
-    cdef int64_t n = x.shape[0], steps = 0, n_entries = neighbors.shape[0]
-    cdef int k, status
-    cdef int reason = STOP_DONE
-    cdef double h
+    cdef int k
     p.ensemble = params["ensemble"]
     p.dt = params["dt"]
     p.kT = params["kT"]
@@ -309,6 +296,26 @@ def run_segment(ModelData model, dict params, const int32_t[::1] species,
     p.anisotropic = params["anisotropic"]
     p.half_skin2 = (0.5 * params["skin"]) ** 2
     p.cutoff_plus_skin = params["cutoff_plus_skin"]
+    return p
+
+
+def run_segment(ModelData model, dict params, const int32_t[::1] species,
+                double[:, ::1] x, double[:, ::1] v, const double[::1] mass,
+                double[:, ::1] cell, double[:, ::1] f, double[::1] energies,
+                double[:, ::1] strain, const double[:, ::1] x_ref,
+                const double[:, ::1] cell_ref, const int64_t[::1] offsets,
+                const int32_t[::1] neighbors, const int32_t[:, ::1] shifts,
+                double[:, ::1] vectors, double[::1] distances, double[::1] xi,
+                double[::1] vxi, uint64_t[::1] rng, int64_t max_steps, int n_threads):
+    """Advance up to max_steps steps. On entry f, energies and strain hold the forces at x.
+    Returns (steps done, reason): reason 0 done, 1 the list must be rebuilt (the step
+    in progress is rolled forward to its new positions; call `forces` after rebuilding and
+    then `finish_step`), 2 allocation failure."""
+    cdef Params p = read_params(params)
+    cdef int64_t n = x.shape[0], steps = 0, n_entries = neighbors.shape[0]
+    cdef int status
+    cdef int reason = STOP_DONE
+    cdef double h
     grad_entry_arr = np.zeros((max(n_entries, 1), 3))
     cdef double[:, ::1] ge = grad_entry_arr
     extrapolated_arr = np.zeros(n, dtype=np.int32)
@@ -364,16 +371,8 @@ def finish_step(dict params, double[:, ::1] v, const double[::1] mass,
                 const double[:, ::1] f, double[::1] xi, double[::1] vxi):
     """The second half of a step interrupted by a list rebuild (forces are now at the new
     positions)."""
-    cdef Params p
-    cdef int k
+    cdef Params p = read_params(params)
     cdef int64_t n = v.shape[0]
-    p.ensemble = params["ensemble"]
-    p.dt = params["dt"]
-    p.kT = params["kT"]
-    p.chain = params["chain"]
-    for k in range(p.chain):
-        p.q[k] = params["q"][k]
-    p.n_dof = params["n_dof"]
     kick(n, v, f, mass, 0.5 * p.dt)
     if p.ensemble == ENSEMBLE_NOSE_HOOVER:
         nose_hoover_half(n, v, mass, &p, xi, vxi, 0.5 * p.dt)
