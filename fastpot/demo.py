@@ -17,7 +17,7 @@ from fastpot._files import atomic_write
 
 
 def run_demo(out="fastpot-demo", n_structures=240, train_seconds=150.0, md_steps=2000,
-             md_size=5, temperature=300.0, n_threads=None, log=print):
+             md_size=4, temperature=300.0, n_threads=None, log=print):
     from ase.build import bulk
     from ase.calculators.emt import EMT
 
