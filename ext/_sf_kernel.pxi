@@ -351,12 +351,20 @@ cdef void angular_pass(int64_t i, int e, int64_t nn, const Tables *t, Scratch *s
 
 cdef void fill_factors(int e, int64_t nn, const Tables *t, Scratch *s,
                        bint derivatives) noexcept nogil:
-    """A[f * nn + n] (and dA) for the angular factors of centre element e."""
+    """A[f * nn + n] (and dA) for the angular factors of centre element e. The cutoff
+    function is evaluated once per distinct rc (rows 6 and 7 of s.rows hold it)."""
     cdef int64_t f, f0 = t.factor_offsets[e]
+    cdef double *fc = s.rows + 6 * s.capacity
+    cdef double *dfc = s.rows + 7 * s.capacity
+    cdef double rc = -1.0
     for f in range(t.factor_offsets[e + 1] - f0):
-        fp_gaussian_cutoff_block(t.cutoff_type, nn, s.R, t.factor_eta[f0 + f],
-                                 t.factor_rs[f0 + f], t.factor_rc[f0 + f], t.alpha,
-                                 &s.A[f * nn], &s.dA[f * nn] if derivatives else NULL)
+        if t.factor_rc[f0 + f] != rc:
+            rc = t.factor_rc[f0 + f]
+            fp_cutoff_block(t.cutoff_type, nn, s.R, rc, t.alpha, fc,
+                            dfc if derivatives else NULL)
+        fp_gaussian_times(nn, s.R, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fc,
+                          dfc if derivatives else NULL, &s.A[f * nn],
+                          &s.dA[f * nn] if derivatives else NULL)
 
 
 cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
@@ -369,16 +377,23 @@ cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *s
                              distances)
     cdef double *tmp = s.rows
     cdef int64_t b, k0, m, q, base
-    # radial: per neighbour element block, one vector loop per function
+    cdef double *fc = s.rows + s.capacity
+    cdef double rc
+    # radial: per neighbour element block, one vector loop per function; the cutoff
+    # function is evaluated once per distinct rc
     for b in range(n_el):
         k0 = s.start[b]
         m = s.start[b + 1] - k0
         if m == 0:
             continue
         base = e * n_el + b
+        rc = -1.0
         for q in range(t.radial_offsets[base], t.radial_offsets[base + 1]):
-            fp_gaussian_cutoff_block(t.cutoff_type, m, &s.R[k0], t.radial_eta[q],
-                                     t.radial_rs[q], t.radial_rc[q], t.alpha, tmp, NULL)
+            if t.radial_rc[q] != rc:
+                rc = t.radial_rc[q]
+                fp_cutoff_block(t.cutoff_type, m, &s.R[k0], rc, t.alpha, fc, NULL)
+            fp_gaussian_times(m, &s.R[k0], t.radial_eta[q], t.radial_rs[q], fc, NULL, tmp,
+                              NULL)
             G[t.radial_col[q]] += fp_sum(m, tmp)
     if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
         fill_factors(e, nn, t, s, False)
@@ -402,8 +417,10 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
     cdef double *acc = s.rows + 3 * cap
     cdef double *tmp = s.rows + 4 * cap
     cdef double *dtmp = s.rows + 5 * cap
+    cdef double *fc = s.rows + 6 * cap
+    cdef double *dfc = s.rows + 7 * cap
     cdef int64_t n, q, k, m, base, k0, b
-    cdef double cz
+    cdef double cz, rc
     for n in range(nn):
         gx[n] = 0.0
         gy[n] = 0.0
@@ -417,12 +434,15 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
             continue
         for k in range(m):
             acc[k] = 0.0
+        rc = -1.0
         for q in range(t.radial_offsets[base], t.radial_offsets[base + 1]):
             cz = c[t.radial_col[q]]
             if cz == 0.0:
                 continue
-            fp_gaussian_cutoff_block(t.cutoff_type, m, &s.R[k0], t.radial_eta[q],
-                                     t.radial_rs[q], t.radial_rc[q], t.alpha, tmp, dtmp)
+            if t.radial_rc[q] != rc:
+                rc = t.radial_rc[q]
+                fp_cutoff_block(t.cutoff_type, m, &s.R[k0], rc, t.alpha, fc, dfc)
+            fp_gaussian_times(m, &s.R[k0], t.radial_eta[q], t.radial_rs[q], fc, dfc, tmp, dtmp)
             for k in range(m):
                 acc[k] += cz * dtmp[k]
         for k in range(m):
