@@ -1,7 +1,7 @@
 """Peer neighbour-list codes, called the way their users call them, for side-by-side timing.
 
-Used by ``fastpot demo`` and ``benchmarks/compare_neighbors.py``. A peer that is not
-installed is simply absent from ``available_neighbor_peers()``.
+Used by the scripts in ``benchmarks/``. A peer that is not installed is simply absent from
+``available_neighbor_peers()``.
 """
 import importlib.util
 import time

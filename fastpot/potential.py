@@ -7,7 +7,6 @@ the exact negative gradient of the total energy, computed by the memory-light ba
 of the symmetry functions (no dG/dR is ever stored).
 """
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -254,9 +253,3 @@ class Potential:
         other = Potential.from_dict(self.to_dict())
         return other
 
-
-def warn_extrapolation(result, where="structure"):
-    if result["extrapolations"]:
-        warnings.warn(f"{where}: {result['extrapolations']} symmetry-function value(s) of "
-                      f"{len(result['extrapolating_atoms'])} atom(s) outside the training range "
-                      "(extrapolation)", stacklevel=3)
