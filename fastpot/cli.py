@@ -62,43 +62,41 @@ def _train(args):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log_file = open(out / "train.log", "a", encoding="utf-8")
+    with open(out / "train.log", "a", encoding="utf-8") as log_file:
+        def log(message):
+            line = f"[{time.strftime('%H:%M:%S')}] {message}"
+            print(line, flush=True)
+            log_file.write(line + "\n")
+            log_file.flush()
 
-    def log(message):
-        line = f"[{time.strftime('%H:%M:%S')}] {message}"
-        print(line, flush=True)
-        log_file.write(line + "\n")
-        log_file.flush()
-
-    config = _load_config(args.config) if args.config else {}
-    if args.threads is not None:
-        config["n_threads"] = args.threads
-    if args.time_budget is not None:
-        config["time_budget"] = args.time_budget
-    trainer = Trainer(config, log=log)
-    train = read_samples(args.train)
-    valid = read_samples(args.valid) if args.valid else None
-    test = read_samples(args.test) if args.test else None
-    started = time.perf_counter()
-    potential = trainer.fit(train, valid, out=out)
-    potential.save(out / "model.fastpot")
-    log(f"wrote {out / 'model.fastpot'}")
-    n_valid = potential.metadata["n_valid"]
-    if valid is None:  # the held-out fraction: recover it the same way the trainer did
-        from fastpot.data import split
-        train, valid = split(train, trainer.options["valid_fraction"], trainer.options["seed"])
-    metrics = {"train": evaluate_samples(potential, train), "valid": evaluate_samples(
-        potential, valid) if n_valid else None}
-    if test is not None:
-        metrics["test"] = evaluate_samples(potential, test)
-    metrics["elapsed_s"] = time.perf_counter() - started
-    atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    for name in ("train", "valid", "test"):
-        m = metrics.get(name)
-        if m:
-            log(_metrics_line(name, m))
-    _parity_plots(potential, test or valid or train, out, log)
-    log_file.close()
+        config = _load_config(args.config) if args.config else {}
+        if args.threads is not None:
+            config["n_threads"] = args.threads
+        if args.time_budget is not None:
+            config["time_budget"] = args.time_budget
+        trainer = Trainer(config, log=log)
+        train = read_samples(args.train)
+        valid = read_samples(args.valid) if args.valid else None
+        test = read_samples(args.test) if args.test else None
+        started = time.perf_counter()
+        potential = trainer.fit(train, valid, out=out)
+        potential.save(out / "model.fastpot")
+        log(f"wrote {out / 'model.fastpot'}")
+        n_valid = potential.metadata["n_valid"]
+        if valid is None:  # the held-out fraction: recover it the same way the trainer did
+            from fastpot.data import split
+            train, valid = split(train, trainer.options["valid_fraction"], trainer.options["seed"])
+        metrics = {"train": evaluate_samples(potential, train), "valid": evaluate_samples(
+            potential, valid) if n_valid else None}
+        if test is not None:
+            metrics["test"] = evaluate_samples(potential, test)
+        metrics["elapsed_s"] = time.perf_counter() - started
+        atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        for name in ("train", "valid", "test"):
+            m = metrics.get(name)
+            if m:
+                log(_metrics_line(name, m))
+        _parity_plots(potential, test or valid or train, out, log)
     return 0
 
 

@@ -47,8 +47,7 @@ def run_demo(out="fastpot-demo", n_structures=240, train_seconds=150.0, md_steps
     trainer = Trainer(time_budget=train_seconds, n_threads=n_threads,
                       log=lambda m: log("   " + m))
     potential = trainer.fit(train, out=out)
-    potential.save(out / "model.fastpot")
-    trainer.write_history(out / "history.csv")
+    potential.save(out / "model.fastpot")  # fit() wrote history.csv
 
     log("3. errors against EMT")
     metrics = {"train": evaluate_samples(potential, train), "test": evaluate_samples(potential,
