@@ -1,9 +1,22 @@
-"""Build the Cython kernels in ext/, with OpenMP where the compiler has it.
+"""Build the Cython kernels in ext/ with OpenMP.
 
-OpenMP is probed by compiling a tiny program. Without it the kernels still build
-(prange becomes a plain loop) and ``fastpot.show_config()`` says so.
+Two kinds of compiled module:
+- ext/*.pyx, compiled once for a portable baseline (x86-64-v2, or any arm64): neighbour
+  search, MD integrators, training contractions, and the Python-facing wrappers;
+- ext/kernels/*.pyx, the hot kernels (symmetry functions, networks, the fused model),
+  compiled once per instruction set into fastpot._kernels.<variant> (baseline, avx2 and
+  avx512 on x86-64). fastpot/_kernels/__init__.py picks the best variant this CPU runs at
+  import (FASTPOT_SIMD=baseline|avx2|avx512|auto overrides it).
+
+Cython needs each module's .pyx and .pxd at the place that matches its package name, so the
+sources are laid out under build/cython/ first (copies that keep their timestamps, so an
+unchanged kernel is not compiled again).
+
+Environment: FASTPOT_NO_OPENMP=1 builds without OpenMP (every kernel on one thread); without
+it a compiler lacking OpenMP is an error, never a silently single-threaded build.
 """
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -13,7 +26,10 @@ import tempfile
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-KERNELS = ["_threads", "_neighbors", "_symmetry", "_network", "_training", "_model", "_md"]
+FRONT = ["_threads", "_dispatch", "_neighbors", "_symmetry", "_network", "_model", "_md",
+         "_training"]
+VARIANT_MODULES = ["_sf", "_net", "_fused"]
+TREE = os.path.join("build", "cython")
 
 
 def compiler_accepts(flags, source="int main(void){return 0;}\n"):
@@ -31,44 +47,98 @@ def compiler_accepts(flags, source="int main(void){return 0;}\n"):
         return result.returncode == 0
 
 
-def compiler_has_openmp():
+def openmp_flags():
     if os.environ.get("FASTPOT_NO_OPENMP"):
-        return False
-    return compiler_accepts(
-        ["-fopenmp"], "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n")
+        print("fastpot: building WITHOUT OpenMP (FASTPOT_NO_OPENMP is set): every kernel "
+              "runs on one thread", file=sys.stderr)
+        return [], [], [("FASTPOT_OPENMP_SIMD", "1")] if compiler_accepts(["-fopenmp-simd"]) \
+            else []
+    if not compiler_accepts(["-fopenmp"], "#include <omp.h>\n"
+                            "int main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"):
+        sys.exit("fastpot: the C compiler does not support OpenMP (-fopenmp with omp.h). "
+                 "Install one that does (gcc, or clang with libomp), or set "
+                 "FASTPOT_NO_OPENMP=1 to build a single-threaded fastpot.")
+    return ["-fopenmp"], ["-fopenmp"], []
+
+
+def instruction_sets():
+    """{variant: compiler flags} for this machine's architecture; the first is the
+    baseline, which the always-compiled modules use too."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return {"baseline": []}
+    levels = {"baseline": ["-march=x86-64-v2"], "avx2": ["-march=x86-64-v3"],
+              "avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512"]}
+    # compilers older than gcc 11 / clang 12 lack the level names: spell out the features
+    fallback = {"baseline": ["-msse4.2", "-mpopcnt"],
+                "avx2": ["-mavx2", "-mfma", "-mbmi", "-mbmi2", "-mf16c"],
+                "avx512": ["-mavx512f", "-mavx512bw", "-mavx512cd", "-mavx512dq",
+                           "-mavx512vl", "-mavx2", "-mfma", "-mbmi", "-mbmi2", "-mf16c",
+                           "-mprefer-vector-width=512"]}
+    chosen = {}
+    for name, flags in levels.items():
+        if compiler_accepts(flags):
+            chosen[name] = flags
+        elif compiler_accepts(fallback[name]):
+            chosen[name] = fallback[name]
+        elif name == "baseline":
+            chosen[name] = []
+        else:
+            print(f"fastpot: the compiler cannot build the {name} variant; skipped",
+                  file=sys.stderr)
+    return chosen
+
+
+def copy_if_newer(source, target):
+    if not os.path.exists(target) or os.path.getmtime(source) > os.path.getmtime(target):
+        shutil.copy2(source, target)
+
+
+def lay_out_sources(variants):
+    """build/cython/fastpot/ gets ext/*.pyx|pxd, build/cython/fastpot/_kernels/<variant>/
+    gets ext/kernels/*; every level is a package so that cimports resolve."""
+    front = os.path.join(TREE, "fastpot")
+    for folder in [front, os.path.join(front, "_kernels")] + [
+            os.path.join(front, "_kernels", v) for v in variants]:
+        os.makedirs(folder, exist_ok=True)
+        open(os.path.join(folder, "__init__.py"), "a").close()
+    for name in os.listdir("ext"):
+        if name.endswith((".pyx", ".pxd")):
+            copy_if_newer(os.path.join("ext", name), os.path.join(front, name))
+    for variant in variants:
+        for name in os.listdir(os.path.join("ext", "kernels")):
+            if name.endswith((".pyx", ".pxd")):
+                copy_if_newer(os.path.join("ext", "kernels", name),
+                              os.path.join(front, "_kernels", variant, name))
+    return front
 
 
 def extensions():
-    openmp = compiler_has_openmp()
-    if not openmp:
-        print("fastpot: building WITHOUT OpenMP (kernels run on one thread)", file=sys.stderr)
-    compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c99"]
-    link_args = []
-    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
-    if openmp:
-        compile_args.append("-fopenmp")
-        link_args.append("-fopenmp")
-    elif compiler_accepts(["-fopenmp-simd"]):
-        compile_args.append("-fopenmp-simd")
-        macros.append(("FASTPOT_OPENMP_SIMD", "1"))
-    # The kernels vectorise exp() and the pair loops; the widest vectors this CPU has
-    # make them several times faster. FASTPOT_PORTABLE=1 builds for any x86-64/arm64.
-    native = not os.environ.get("FASTPOT_PORTABLE") and compiler_accepts(["-march=native"])
-    if native:
-        compile_args.append("-march=native")
-    macros.append(("FASTPOT_NATIVE", "1" if native else "0"))
-    return [
-        Extension(f"fastpot.{name}", [f"ext/{name}.pyx"], include_dirs=["ext"],
-                  extra_compile_args=compile_args, extra_link_args=link_args,
-                  define_macros=macros)
-        for name in KERNELS
-    ]
+    compile_omp, link_omp, omp_macros = openmp_flags()
+    variants = instruction_sets()
+    front = lay_out_sources(variants)
+    common = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-std=c99"] + compile_omp
+    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")] + omp_macros
+    baseline = variants["baseline"]
+    modules = [Extension(f"fastpot.{name}", [os.path.join(front, f"{name}.pyx")],
+                         include_dirs=["ext"], extra_compile_args=common + baseline,
+                         extra_link_args=link_omp, define_macros=macros)
+               for name in FRONT]
+    for variant, flags in variants.items():
+        for name in VARIANT_MODULES:
+            modules.append(Extension(
+                f"fastpot._kernels.{variant}.{name}",
+                [os.path.join(front, "_kernels", variant, f"{name}.pyx")],
+                include_dirs=["ext"], extra_compile_args=common + flags,
+                extra_link_args=link_omp,
+                define_macros=macros + [("FASTPOT_VARIANT", f'"{variant}"')]))
+    return modules
 
 
 setup(
     ext_modules=cythonize(
         extensions(),
-        include_path=["ext"],
+        include_path=[os.path.join(TREE, "fastpot"), TREE],
+        nthreads=os.cpu_count() or 1,
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,
@@ -78,4 +148,6 @@ setup(
             "nonecheck": False,
         },
     ),
+    # compile the C files in parallel
+    options={"build_ext": {"parallel": os.cpu_count() or 1}},
 )

@@ -23,4 +23,4 @@ def machine_description(packages=()):
     versions = "".join(f", {name} {package_version(name)}" for name in packages)
     return (f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
             f"Python {info['python']}, numpy {info['numpy']}{versions}; "
-            f"fastpot {info['fastpot']} (OpenMP: {info['openmp']}, {info['cpu_target']})")
+            f"fastpot {info['fastpot']} (OpenMP: {info['openmp']}, {info['kernels']})")

@@ -1,7 +1,7 @@
 """Molecular dynamics with the step loop in compiled code.
 
 Units are ASE's: Å, eV, amu, and ASE's time unit (1 fs = ase.units.fs). Forces come from the
-fused model kernel (ext/_model.pxi) without the GIL. A segment runs until its step count is
+fused model kernel of the installed variant (ext/kernels/_fused.pyx) without the GIL. A segment runs until its step count is
 done, an output is due, or an atom moved far enough that the Verlet list must be rebuilt;
 the Python layer (fastpot/md.py) then writes output or rebuilds the list and calls again.
 Every step starts with forces at the current positions.
@@ -19,21 +19,27 @@ Random numbers: xoshiro256** (Blackman & Vigna), normals by Box-Muller, drawn se
 atom order so that a run is the same for any number of threads.
 """
 from libc.math cimport exp, sqrt, log, cos, sin, M_PI
-from libc.stdint cimport uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 
-include "_model.pxi"
+from _contract cimport *
+from fastpot._dispatch cimport kernels, check
+from fastpot._model cimport ModelData
+from fastpot._neighbors cimport (Pairs, refresh_pairs, gather_entry_gradients,
+                                 verlet_needs_rebuild)
+
+import numpy as np
+
+# The ensemble codes of ext/_contract.pxd, by the names fastpot.md uses.
+ENSEMBLES = {"nve": ENSEMBLE_NVE, "nvt-langevin": ENSEMBLE_LANGEVIN,
+             "nvt-nh": ENSEMBLE_NOSE_HOOVER, "npt": ENSEMBLE_NPT}
 
 cdef enum:
-    ENSEMBLE_NVE = 0
-    ENSEMBLE_LANGEVIN = 1
-    ENSEMBLE_NOSE_HOOVER = 2
-    ENSEMBLE_NPT = 3
     MAX_CHAIN = 10
 
+# Why a segment of steps stopped.
 cdef enum:
     STOP_DONE = 0
     STOP_REBUILD = 1
-    STOP_ERROR = 2
 
 
 # -- random numbers -----------------------------------------------------------------------
@@ -100,8 +106,6 @@ cdef struct Params:
     double tau_p              # barostat time
     double compressibility    # 1/(eV/Å^3)
     int anisotropic
-    double half_skin2         # (skin / 2)^2
-    double cutoff_plus_skin
 
 
 cdef void kick(int64_t n, double[:, ::1] v, const double[:, ::1] f, const double[::1] mass,
@@ -232,176 +236,138 @@ cdef void cell_rescaling(int64_t n, double[:, ::1] x, double[:, ::1] v, double[:
             cell[b, a] *= mu[a]
 
 
-cdef bint needs_rebuild(int64_t n, const double[:, ::1] x, const double[:, ::1] x_ref,
-                        const double[:, ::1] cell, const double[:, ::1] cell_ref,
-                        Params *p) noexcept nogil:
-    """True when some pair may have entered the cutoff unseen: twice the largest move plus
-    the cell's deformation times the list's reach exceeds the skin."""
-    cdef int64_t i
-    cdef int a, b
-    cdef double d2, largest = 0.0, dc = 0.0, c2 = 0.0, move
-    for a in range(3):
-        for b in range(3):
-            dc += (cell[a, b] - cell_ref[a, b]) ** 2
-            c2 += cell_ref[a, b] ** 2
-    for i in range(n):
-        d2 = 0.0
-        for a in range(3):
-            d2 += (x[i, a] - x_ref[i, a]) ** 2
-        if d2 > largest:
-            largest = d2
-    move = 2.0 * sqrt(largest)
-    if dc > 0.0:
-        # relative deformation of the cell, applied to the longest listed pair (bound)
-        move += sqrt(dc / c2) * 3.0 * p.cutoff_plus_skin
-    return move * move > 4.0 * p.half_skin2
-
-
-cdef void refresh_list(int64_t n, const double[:, ::1] x, const double[:, ::1] cell,
-                       const int64_t[::1] offsets, const int32_t[::1] neighbors,
-                       const int32_t[:, ::1] shifts, double[:, ::1] vectors,
-                       double[::1] distances) noexcept nogil:
-    cdef int64_t i, q, j
-    cdef double dx, dy, dz
-    for i in range(n):
-        for q in range(offsets[i], offsets[i + 1]):
-            j = neighbors[q]
-            dx = (x[j, 0] - x[i, 0] + shifts[q, 0] * cell[0, 0] + shifts[q, 1] * cell[1, 0]
-                  + shifts[q, 2] * cell[2, 0])
-            dy = (x[j, 1] - x[i, 1] + shifts[q, 0] * cell[0, 1] + shifts[q, 1] * cell[1, 1]
-                  + shifts[q, 2] * cell[2, 1])
-            dz = (x[j, 2] - x[i, 2] + shifts[q, 0] * cell[0, 2] + shifts[q, 1] * cell[1, 2]
-                  + shifts[q, 2] * cell[2, 2])
-            vectors[q, 0] = dx
-            vectors[q, 1] = dy
-            vectors[q, 2] = dz
-            distances[q] = sqrt(dx * dx + dy * dy + dz * dz)
-
-
-cdef Params read_params(dict params) except *:
-    """The integrator settings prepared by fastpot/md.py, as a C struct."""
+cdef class Integrator:
+    """The integrator settings (a C struct) and the state it advances: positions x,
+    velocities v, masses, cell, forces f, per-atom energies, strain derivative, thermostat
+    chain (xi, vxi) and random state, all numpy arrays shared with fastpot/md.py, which
+    creates this once per run. x_ref and cell_ref are where the neighbour list was built."""
     cdef Params p
-    cdef int k
-    p.ensemble = params["ensemble"]
-    p.dt = params["dt"]
-    p.kT = params["kT"]
-    p.friction = params["friction"]
-    p.chain = params["chain"]
-    for k in range(p.chain):
-        p.q[k] = params["q"][k]
-    p.n_dof = params["n_dof"]
-    p.pressure = params["pressure"]
-    p.tau_p = params["tau_p"]
-    p.compressibility = params["compressibility"]
-    p.anisotropic = params["anisotropic"]
-    p.half_skin2 = (0.5 * params["skin"]) ** 2
-    p.cutoff_plus_skin = params["cutoff_plus_skin"]
-    return p
+    cdef double skin, list_radius
+    cdef bint fully_periodic
+    cdef double[:, ::1] x, v, cell, f, strain, x_ref, cell_ref
+    cdef const double[::1] mass
+    cdef double[::1] energies, xi, vxi
+    cdef uint64_t[::1] rng
+    cdef const int32_t[::1] species
+    cdef int32_t[::1] extrapolated
+    cdef double[:, ::1] gradient
 
+    def __init__(self, *, str ensemble, double dt, double kT, double friction,
+                 chain_masses, double n_dof, double pressure, double tau_p,
+                 double compressibility, bint anisotropic, double skin, double list_radius,
+                 bint fully_periodic, species, x, v, mass, cell, f, energies, strain, x_ref,
+                 cell_ref, xi, vxi, rng):
+        if ensemble not in ENSEMBLES:
+            raise ValueError(f"unknown ensemble {ensemble!r}")
+        if not 1 <= len(chain_masses) <= MAX_CHAIN:
+            raise ValueError(f"chain length must be between 1 and {MAX_CHAIN}")
+        self.p.ensemble = ENSEMBLES[ensemble]
+        self.p.dt = dt
+        self.p.kT = kT
+        self.p.friction = friction
+        self.p.chain = len(chain_masses)
+        for k, q in enumerate(chain_masses):
+            self.p.q[k] = q
+        self.p.n_dof = n_dof
+        self.p.pressure = pressure
+        self.p.tau_p = tau_p
+        self.p.compressibility = compressibility
+        self.p.anisotropic = anisotropic
+        self.skin = skin
+        self.list_radius = list_radius
+        self.fully_periodic = fully_periodic
+        self.species = species
+        self.x = x
+        self.v = v
+        self.mass = mass
+        self.cell = cell
+        self.f = f
+        self.energies = energies
+        self.strain = strain
+        self.x_ref = x_ref
+        self.cell_ref = cell_ref
+        self.xi = xi
+        self.vxi = vxi
+        self.rng = rng
+        n = len(species)
+        self.extrapolated = np.zeros(n, dtype=np.int32)
+        self.gradient = np.zeros((n, 3))
 
-def run_segment(ModelData model, dict params, const int32_t[::1] species,
-                double[:, ::1] x, double[:, ::1] v, const double[::1] mass,
-                double[:, ::1] cell, double[:, ::1] f, double[::1] energies,
-                double[:, ::1] strain, const double[:, ::1] x_ref,
-                const double[:, ::1] cell_ref, const int64_t[::1] offsets,
-                const int32_t[::1] neighbors, const int32_t[:, ::1] shifts,
-                double[:, ::1] vectors, double[::1] distances, double[::1] xi,
-                double[::1] vxi, uint64_t[::1] rng, int64_t max_steps, int n_threads):
-    """Advance up to max_steps steps. On entry f, energies and strain hold the forces at x.
-    Returns (steps done, reason): reason 0 done, 1 the list must be rebuilt (the step
-    in progress is rolled forward to its new positions; call `forces` after rebuilding and
-    then `finish_step`), 2 allocation failure."""
-    cdef Params p = read_params(params)
-    cdef int64_t n = x.shape[0], steps = 0, n_entries = neighbors.shape[0]
-    cdef int status
-    cdef int reason = STOP_DONE
-    cdef double h
-    grad_entry_arr = np.zeros((max(n_entries, 1), 3))
-    cdef double[:, ::1] ge = grad_entry_arr
-    extrapolated_arr = np.zeros(n, dtype=np.int32)
-    cdef int32_t[::1] xo = extrapolated_arr
-    gradient_arr = np.zeros((n, 3))
-    cdef double[:, ::1] g = gradient_arr
-    cdef int64_t capacity = int(np.diff(np.asarray(offsets)).max()) if n else 1
-    cdef int64_t i
-    cdef int a
-    cdef const int32_t *nbr = &neighbors[0] if n_entries else NULL
-    cdef double *vec = &vectors[0, 0] if n_entries else NULL
-    cdef double *dist = &distances[0] if n_entries else NULL
-    h = 0.5 * p.dt
-    with nogil:
-        while steps < max_steps:
-            # first half
-            if p.ensemble == ENSEMBLE_NOSE_HOOVER:
-                nose_hoover_half(n, v, mass, &p, xi, vxi, h)
-            kick(n, v, f, mass, h)
-            if p.ensemble == ENSEMBLE_LANGEVIN or p.ensemble == ENSEMBLE_NPT:
-                drift(n, x, v, h)
-                langevin_o(n, v, mass, &p, &rng[0])
-                drift(n, x, v, h)
-            else:
-                drift(n, x, v, p.dt)
-            if p.ensemble == ENSEMBLE_NPT:
-                cell_rescaling(n, x, v, cell, mass, &strain[0, 0], &p, &rng[0])
-            steps += 1
-            if needs_rebuild(n, x, x_ref, cell, cell_ref, &p):
-                reason = STOP_REBUILD
-                break
-            # forces at the new positions, second half
-            refresh_list(n, x, cell, offsets, neighbors, shifts, vectors, distances)
-            for i in range(n_entries):
-                for a in range(3):
-                    ge[i, a] = 0.0
-            status = model_evaluate(&model.m, n, &species[0], &offsets[0], nbr, vec, dist,
-                                    capacity, True, False, &energies[0], &ge[0, 0], &g[0, 0],
-                                    &strain[0, 0], &xo[0], n_threads)
-            if status != 0:
-                reason = STOP_ERROR
-                break
-            for i in range(n):
-                for a in range(3):
-                    f[i, a] = -g[i, a]
-            kick(n, v, f, mass, h)
-            if p.ensemble == ENSEMBLE_NOSE_HOOVER:
-                nose_hoover_half(n, v, mass, &p, xi, vxi, h)
-    return steps, reason
-
-
-def finish_step(dict params, double[:, ::1] v, const double[::1] mass,
-                const double[:, ::1] f, double[::1] xi, double[::1] vxi):
-    """The second half of a step interrupted by a list rebuild (forces are now at the new
-    positions)."""
-    cdef Params p = read_params(params)
-    cdef int64_t n = v.shape[0]
-    kick(n, v, f, mass, 0.5 * p.dt)
-    if p.ensemble == ENSEMBLE_NOSE_HOOVER:
-        nose_hoover_half(n, v, mass, &p, xi, vxi, 0.5 * p.dt)
-
-
-def forces(ModelData model, const int32_t[::1] species, const int64_t[::1] offsets,
-           const int32_t[::1] neighbors, const double[:, ::1] vectors,
-           const double[::1] distances, double[:, ::1] f, double[::1] energies,
-           double[:, ::1] strain, int n_threads):
-    """Forces, energies and strain derivative at the list's current vectors."""
-    cdef int64_t n = species.shape[0], n_entries = neighbors.shape[0], i
-    cdef int a, status
-    ge_arr = np.zeros((max(n_entries, 1), 3))
-    cdef double[:, ::1] ge = ge_arr
-    xo_arr = np.zeros(n, dtype=np.int32)
-    cdef int32_t[::1] xo = xo_arr
-    g_arr = np.zeros((n, 3))
-    cdef double[:, ::1] g = g_arr
-    cdef int64_t capacity = int(np.diff(np.asarray(offsets)).max()) if n else 1
-    cdef const int32_t *nbr = &neighbors[0] if n_entries else NULL
-    cdef const double *vec = &vectors[0, 0] if n_entries else NULL
-    cdef const double *dist = &distances[0] if n_entries else NULL
-    with nogil:
-        status = model_evaluate(&model.m, n, &species[0], &offsets[0], nbr, vec, dist,
-                                capacity, True, False, &energies[0], &ge[0, 0], &g[0, 0],
-                                &strain[0, 0], &xo[0], n_threads)
+    cdef int compute_forces(self, const KernelTable *k, ModelData model, Pairs pairs,
+                            int n_threads) except -1 nogil:
+        """Energies, forces and strain derivative at the list's current vectors."""
+        cdef Error error
+        cdef int status
+        cdef int64_t i, n = self.x.shape[0]
+        cdef int a
+        cdef double *ge = pairs.entry_gradient_data
+        error.code = STATUS_OK
+        status = k.model_evaluate(&model.m, &self.species[0], &pairs.c, &self.energies[0],
+                                  &self.extrapolated[0], ge, n_threads, &error)
+        if status != STATUS_OK:
+            with gil:
+                check(status, &error)
+        for a in range(9):
+            self.strain[a // 3, a % 3] = 0.0
+        gather_entry_gradients(&pairs.c, ge, False, &self.gradient[0, 0], &self.strain[0, 0],
+                               n_threads)
         for i in range(n):
             for a in range(3):
-                f[i, a] = -g[i, a]
-    if status != 0:
-        raise MemoryError("MD: cannot allocate per-thread work arrays")
-    return int(xo_arr.sum())
+                self.f[i, a] = -self.gradient[i, a]
+        return 0
+
+    def forces(self, ModelData model, Pairs pairs, int n_threads):
+        """Forces, energies and strain derivative at the current positions (the list must be
+        current); returns the number of (atom, function) values outside the training range."""
+        cdef const KernelTable *k = kernels()
+        with nogil:
+            self.compute_forces(k, model, pairs, n_threads)
+        return int(np.asarray(self.extrapolated).sum())
+
+    def run_segment(self, ModelData model, Pairs pairs, int64_t max_steps, int n_threads):
+        """Advance up to max_steps steps. On entry f, energies and strain hold the forces at x.
+        Returns (steps done, rebuild): with rebuild True the list must be rebuilt at the new
+        positions; the step in progress then needs `forces` and `finish_step`."""
+        cdef int64_t n = self.x.shape[0], steps = 0
+        cdef bint rebuild = False
+        cdef double h = 0.5 * self.p.dt
+        cdef Params *p = &self.p
+        cdef const KernelTable *k = kernels()
+        if n == 0:
+            return 0, False
+        with nogil:
+            while steps < max_steps:
+                # first half
+                if p.ensemble == ENSEMBLE_NOSE_HOOVER:
+                    nose_hoover_half(n, self.v, self.mass, p, self.xi, self.vxi, h)
+                kick(n, self.v, self.f, self.mass, h)
+                if p.ensemble == ENSEMBLE_LANGEVIN or p.ensemble == ENSEMBLE_NPT:
+                    drift(n, self.x, self.v, h)
+                    langevin_o(n, self.v, self.mass, p, &self.rng[0])
+                    drift(n, self.x, self.v, h)
+                else:
+                    drift(n, self.x, self.v, p.dt)
+                if p.ensemble == ENSEMBLE_NPT:
+                    cell_rescaling(n, self.x, self.v, self.cell, self.mass, &self.strain[0, 0], p,
+                                   &self.rng[0])
+                steps += 1
+                if verlet_needs_rebuild(n, &self.x[0, 0], &self.x_ref[0, 0], &self.cell[0, 0],
+                                        &self.cell_ref[0, 0], self.fully_periodic,
+                                        self.list_radius, self.skin):
+                    rebuild = True
+                    break
+                # forces at the new positions, second half
+                refresh_pairs(&pairs.c, &self.x[0, 0], &self.cell[0, 0], n_threads)
+                self.compute_forces(k, model, pairs, n_threads)
+                kick(n, self.v, self.f, self.mass, h)
+                if p.ensemble == ENSEMBLE_NOSE_HOOVER:
+                    nose_hoover_half(n, self.v, self.mass, p, self.xi, self.vxi, h)
+        return steps, rebuild
+
+    def finish_step(self):
+        """The second half of a step interrupted by a list rebuild (forces are now at the new
+        positions)."""
+        cdef int64_t n = self.v.shape[0]
+        kick(n, self.v, self.f, self.mass, 0.5 * self.p.dt)
+        if self.p.ensemble == ENSEMBLE_NOSE_HOOVER:
+            nose_hoover_half(n, self.v, self.mass, &self.p, self.xi, self.vxi, 0.5 * self.p.dt)

@@ -1,41 +1,88 @@
-"""Fused prediction: energies, forces and strain derivative of a Potential in one pass over
-the atoms (see ext/_model.pxi)."""
+"""A Potential as the fused kernel reads it (ext/kernels/_fused.pyx), and its evaluation:
+energies, forces and strain derivative in one pass over the atoms."""
 from libc.stdint cimport int32_t, int64_t
 
-include "_model.pxi"
+from _contract cimport *
+from fastpot._dispatch cimport kernels, check
+from fastpot._neighbors cimport Pairs, gather_entry_gradients
+from fastpot._network cimport NetLayout
+from fastpot._symmetry cimport SymmetryTables
+
+import numpy as np
+
+from fastpot.scaling import EXTRAPOLATION_EPS
 
 
-def evaluate(ModelData model, const int32_t[::1] species, const int64_t[::1] offsets,
-             const int32_t[::1] neighbors, const double[:, ::1] vectors,
-             const double[::1] distances, bint forces, bint skip_self_images, int n_threads):
+cdef const double *_doubles(object array, list keep) except NULL:
+    """Pointer to a float64 copy of `array` kept alive in `keep`."""
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    if array.size == 0:
+        array = np.zeros(1)
+    keep.append(array)
+    cdef const double[::1] view = array.ravel()
+    return &view[0]
+
+
+cdef class ModelData:
+    """A Potential's numbers laid out for the fused kernel (keeps the arrays alive). Built by
+    Potential.compiled(), which rebuilds it when weights, scaling or energies change."""
+
+    def __init__(self, potential):
+        sf = potential.sf
+        cdef SymmetryTables tables = sf.tables
+        cdef NetLayout layout
+        n_el = len(sf.elements)
+        if n_el > MODEL_MAX_ELEMENTS:
+            raise ValueError(f"at most {MODEL_MAX_ELEMENTS} elements are supported, got {n_el}")
+        self.keep = [tables]
+        self.m.sf = tables.t
+        self.m.n_elements = n_el
+        self.m.energy_unit = potential.energy_unit
+        self.m.extrapolation_eps = EXTRAPOLATION_EPS
+        self.m.atom_energy = _doubles([potential.atom_energy[e] for e in sf.elements], self.keep)
+        self.m.max_functions = max(sf.n_functions(e) for e in sf.elements)
+        width, layers = 1, 1
+        scaling = potential.scaling
+        for k, element in enumerate(sf.elements):
+            net = potential.networks[element]
+            layout = net.layout
+            self.keep += [layout, net.weights]
+            self.m.nets[k] = layout.net
+            self.m.weights[k] = _doubles(net.weights, self.keep)
+            width = max(width, layout.net.width)
+            layers = max(layers, layout.net.n_layers)
+            self.m.factor[k] = _doubles(scaling.factor[element], self.keep)
+            self.m.shift[k] = _doubles(scaling.shift[element], self.keep)
+            self.m.gmin[k] = _doubles(scaling.stats[element][:, 0], self.keep)
+            self.m.gmax[k] = _doubles(scaling.stats[element][:, 1], self.keep)
+            self.m.offset[k] = scaling.offset[element]
+        self.m.net_buffer = 5 * (layers + 1) * width
+
+
+def evaluate(ModelData model, const int32_t[::1] species, Pairs pairs, bint forces,
+             bint skip_self_images, int n_threads):
     """(energies, gradient, strain derivative (3, 3), extrapolated count per atom); gradient
     and strain are None without `forces`."""
     cdef int64_t n_atoms = species.shape[0]
-    cdef int64_t n_entries = neighbors.shape[0]
+    cdef Error error
+    cdef int status
+    error.code = STATUS_OK
+    if n_atoms != pairs.c.n_atoms:
+        raise ValueError("species and neighbour list disagree on the number of atoms")
     energies = np.zeros(n_atoms)
     extrapolated = np.zeros(n_atoms, dtype=np.int32)
-    gradient = np.zeros((n_atoms, 3))
-    strain = np.zeros((3, 3))
-    grad_entry = np.zeros((max(n_entries, 1), 3)) if forces else np.zeros((1, 3))
+    if n_atoms == 0:
+        return energies, (np.zeros((0, 3)) if forces else None), \
+            (np.zeros((3, 3)) if forces else None), extrapolated
     cdef double[::1] e_view = energies
     cdef int32_t[::1] x_view = extrapolated
-    cdef double[:, ::1] g_view = gradient
-    cdef double[:, ::1] s_view = strain
-    cdef double[:, ::1] ge_view = grad_entry
-    cdef int64_t capacity = int(np.diff(np.asarray(offsets)).max()) if n_atoms else 1
-    cdef int status
-    cdef const double *vec = &vectors[0, 0] if n_entries else NULL
-    cdef const double *dist = &distances[0] if n_entries else NULL
-    cdef const int32_t *nbr = &neighbors[0] if n_entries else NULL
-    if n_atoms == 0:
-        return energies, gradient, strain, extrapolated
+    cdef double *grad_entry = pairs.entry_gradient_data if forces else NULL
+    cdef const KernelTable *k = kernels()
     with nogil:
-        status = model_evaluate(&model.m, n_atoms, &species[0], &offsets[0], nbr, vec, dist,
-                                capacity, forces, skip_self_images, &e_view[0],
-                                &ge_view[0, 0], &g_view[0, 0], &s_view[0, 0], &x_view[0],
-                                n_threads)
-    if status != 0:
-        raise MemoryError("fused model: cannot allocate per-thread work arrays")
+        status = k.model_evaluate(&model.m, &species[0], &pairs.c, &e_view[0],
+                                          &x_view[0], grad_entry, n_threads, &error)
+    check(status, &error)
     if not forces:
         return energies, None, None, extrapolated
+    gradient, strain = pairs.gather(skip_self_images, n_threads)
     return energies, gradient, strain, extrapolated

@@ -15,6 +15,12 @@ How it works
 - Centres are processed in fixed chunks of consecutive atoms, in parallel. Each chunk owns a
   growable buffer; buffers are concatenated in chunk order, so the output order depends on the
   input alone, never on the number of threads.
+
+The list then lives in a `Pairs` object (the C struct PairList of ext/_contract.pxd plus the
+arrays behind it) that every other kernel takes. This module also holds what is done to a
+list as atoms move: `refresh_pairs` (new vectors for the same pairs), `verlet_needs_rebuild`
+(the one criterion for searching again) and `gather_entry_gradients` (per-entry gradients
+summed into atoms and the strain derivative, the last step of every force evaluation).
 """
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
@@ -22,17 +28,14 @@ from libc.math cimport floor, sqrt
 from libc.stdint cimport int32_t, int64_t
 from cython.parallel cimport prange
 
+from _contract cimport PairList, STATUS_OK, STATUS_NO_MEMORY, STATUS_TOO_MANY_PAIRS
 from _omp cimport fastpot_atomic_add
+from _parallel cimport team_size
 
 import numpy as np
 
 cdef enum:
     CHUNK = 256  # centres per work unit
-
-cdef enum:
-    STATUS_OK = 0
-    STATUS_NO_MEMORY = 1
-    STATUS_TOO_MANY_PAIRS = 2
 
 
 cdef struct PairChunk:
@@ -249,17 +252,28 @@ cdef inline void fold_offsets(int32_t centre_bin, double coord, double width, in
         out[2 * (o + reach) + 1] = s
 
 
-def search(double[:, ::1] positions, double[:, ::1] cell, double[:, ::1] to_frame,
-           double[::1] frame_origin, double[::1] frame_extent, int32_t[::1] periodic,
-           int32_t[::1] nbins, int32_t[::1] reach, double[::1] bin_width, double metric_floor,
-           double cutoff, bint self_interaction,
-           bint want_shift, bint want_vector, bint want_distance, int64_t max_pairs,
-           int n_threads):
-    """Run the search. Returns (offsets, j, shift, vector, distance, status); arrays not
-    asked for are None. `to_frame` maps Cartesian rows to frame coordinates (r @ to_frame);
-    frame coordinate a of an atom becomes bin floor((s_a - origin_a) / extent_a * nbins_a).
-    `bin_width` is each direction's bin width in a length unit u such that |r|^2 >=
-    metric_floor * |u|^2: it lets the search skip bins that lie wholly beyond the cutoff."""
+def search(double[:, ::1] positions, plan, double cutoff, bint self_interaction,
+           str quantities, int64_t max_pairs, int n_threads):
+    """Run the search. Returns (offsets, j, shift, vector, distance, status); of shift
+    ("S"), vector ("D") and distance ("d") only those in `quantities` are made, the others
+    are None. `plan` is the binning plan of fastpot/neighbors.py (_BinningPlan): `lattice`
+    (periodic rows of the cell, zero otherwise), `to_frame` maps Cartesian rows to frame
+    coordinates (r @ to_frame); frame coordinate a of an atom becomes bin
+    floor((s_a - origin_a) / extent_a * nbins_a); `bin_width` is each direction's bin width
+    in a length unit u such that |r|^2 >= metric_floor * |u|^2, which lets the search skip
+    bins that lie wholly beyond the cutoff."""
+    cdef double[:, ::1] cell = plan.lattice
+    cdef double[:, ::1] to_frame = plan.to_frame
+    cdef double[::1] frame_origin = plan.origin
+    cdef double[::1] frame_extent = plan.extent
+    cdef int32_t[::1] periodic = plan.periodic
+    cdef int32_t[::1] nbins = plan.nbins
+    cdef int32_t[::1] reach = plan.reach
+    cdef double[::1] bin_width = plan.bin_width
+    cdef double metric_floor = plan.metric_floor
+    cdef bint want_shift = "S" in quantities
+    cdef bint want_vector = "D" in quantities
+    cdef bint want_distance = "d" in quantities
     cdef int64_t n_atoms = positions.shape[0]
     cdef int64_t n_bins = <int64_t> nbins[0] * nbins[1] * nbins[2]
     cdef int64_t i, m, a, b, n_chunks, c, total
@@ -419,24 +433,252 @@ cdef _concatenate(PairChunk *chunks, int64_t n_chunks, int64_t[::1] offsets, int
             memcpy(&distance[start], chunks[c].distance, n * sizeof(double))
 
 
-def refresh_vectors(double[:, ::1] positions, double[:, ::1] cell, int64_t[::1] offsets,
-                    int32_t[::1] j, int32_t[:, ::1] shift, double[:, ::1] vector,
-                    double[::1] distance, int n_threads):
-    """Recompute vectors and distances of a fixed pair list for new positions/cell
-    (the Verlet-list update: no search)."""
-    cdef int64_t n_atoms = positions.shape[0]
-    cdef int64_t i, p, jj
+# -- the list as a kernel argument ------------------------------------------------------
+
+cdef class Pairs:
+    """A full neighbour list in CSR layout (see fastpot.NeighborList) as the kernels take it:
+    the arrays, the C struct pointing into them, the transposed list (for each atom, the
+    entries that have it as neighbour) and a scratch array of per-entry gradients."""
+
+    def __init__(self, offsets, neighbors, shifts, vectors, distances):
+        self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        self.neighbors = np.ascontiguousarray(neighbors, dtype=np.int32)
+        self.shifts = np.ascontiguousarray(shifts, dtype=np.int32).reshape(-1, 3)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float64).reshape(-1, 3)
+        self.distances = np.ascontiguousarray(distances, dtype=np.float64)
+        n_atoms = len(self.offsets) - 1
+        n_entries = len(self.neighbors)
+        if (n_atoms < 0 or self.offsets[0] != 0 or self.offsets[n_atoms] != n_entries
+                or len(self.shifts) != n_entries or len(self.vectors) != n_entries
+                or len(self.distances) != n_entries):
+            raise ValueError("inconsistent neighbour-list arrays")
+        counts = np.diff(self.offsets)
+        self.incoming_offsets = np.zeros(n_atoms + 1, dtype=np.int64)
+        self.incoming = np.empty(n_entries, dtype=np.int64)
+        if n_entries:
+            np.cumsum(np.bincount(self.neighbors, minlength=n_atoms), out=self.incoming_offsets[1:])
+            # a stable sort by neighbour: entries of each atom in increasing order
+            self.incoming[:] = np.argsort(self.neighbors, kind="stable")
+        self.entry_gradient = np.empty((max(n_entries, 1), 3))
+        self.entry_gradient_data = <double *> _address(self.entry_gradient)
+        self.c.n_atoms = n_atoms
+        self.c.n_entries = n_entries
+        self.c.max_row = int(counts.max()) if n_atoms else 0
+        self.c.offsets = <const int64_t *> _address(self.offsets)
+        self.c.neighbors = <const int32_t *> _address(self.neighbors)
+        self.c.shifts = <const int32_t *> _address(self.shifts)
+        self.c.vectors = <double *> _address(self.vectors)
+        self.c.distances = <double *> _address(self.distances)
+        self.c.incoming_offsets = <const int64_t *> _address(self.incoming_offsets)
+        self.c.incoming = <const int64_t *> _address(self.incoming)
+
+    def refresh(self, double[:, ::1] positions, double[:, ::1] cell, int n_threads):
+        """New vectors and distances of the same pairs for new positions and cell (the
+        Verlet-list update: no search)."""
+        if positions.shape[0] != self.c.n_atoms:
+            raise ValueError(f"{positions.shape[0]} positions for a list of {self.c.n_atoms} atoms")
+        with nogil:
+            refresh_pairs(&self.c, &positions[0, 0], &cell[0, 0], n_threads)
+
+    def gather(self, bint skip_self_images=False, int n_threads=1):
+        """(gradient (n_atoms, 3), strain derivative (3, 3)) from the per-entry gradients in
+        `entry_gradient` (see gather_entry_gradients)."""
+        gradient = np.empty((self.c.n_atoms, 3))
+        strain = np.zeros((3, 3))
+        cdef double[:, ::1] g = gradient
+        cdef double[:, ::1] w = strain
+        if self.c.n_atoms:
+            with nogil:
+                gather_entry_gradients(&self.c, self.entry_gradient_data, skip_self_images,
+                                       &g[0, 0], &w[0, 0], n_threads)
+        return gradient, strain
+
+
+cdef size_t _address(object array) except 0:
+    """Address of a C-contiguous array's data (never 0, also for empty arrays)."""
+    cdef size_t address = array.__array_interface__["data"][0]
+    return address if address != 0 else <size_t> &_EMPTY
+
+
+cdef double _EMPTY = 0.0
+
+
+cdef void refresh_pairs(PairList *pairs, const double *x, const double *cell,
+                        int n_threads) noexcept nogil:
+    """D = r_j - r_i + S cell and |D| for every entry, in parallel over centres."""
+    cdef int64_t i, p, j
+    cdef const int32_t *S
     cdef double dx, dy, dz
-    for i in prange(n_atoms, nogil=True, schedule="static", num_threads=n_threads):
-        for p in range(offsets[i], offsets[i + 1]):
-            jj = j[p]
-            dx = (positions[jj, 0] - positions[i, 0] + shift[p, 0] * cell[0, 0]
-                  + shift[p, 1] * cell[1, 0] + shift[p, 2] * cell[2, 0])
-            dy = (positions[jj, 1] - positions[i, 1] + shift[p, 0] * cell[0, 1]
-                  + shift[p, 1] * cell[1, 1] + shift[p, 2] * cell[2, 1])
-            dz = (positions[jj, 2] - positions[i, 2] + shift[p, 0] * cell[0, 2]
-                  + shift[p, 1] * cell[1, 2] + shift[p, 2] * cell[2, 2])
-            vector[p, 0] = dx
-            vector[p, 1] = dy
-            vector[p, 2] = dz
-            distance[p] = sqrt(dx * dx + dy * dy + dz * dz)
+    for i in prange(pairs.n_atoms, schedule="static",
+                    num_threads=team_size(pairs.n_atoms, 512, n_threads)):
+        for p in range(pairs.offsets[i], pairs.offsets[i + 1]):
+            j = pairs.neighbors[p]
+            S = &pairs.shifts[3 * p]
+            dx = x[3 * j] - x[3 * i] + S[0] * cell[0] + S[1] * cell[3] + S[2] * cell[6]
+            dy = x[3 * j + 1] - x[3 * i + 1] + S[0] * cell[1] + S[1] * cell[4] + S[2] * cell[7]
+            dz = x[3 * j + 2] - x[3 * i + 2] + S[0] * cell[2] + S[1] * cell[5] + S[2] * cell[8]
+            pairs.vectors[3 * p] = dx
+            pairs.vectors[3 * p + 1] = dy
+            pairs.vectors[3 * p + 2] = dz
+            pairs.distances[p] = sqrt(dx * dx + dy * dy + dz * dz)
+
+
+cdef enum:
+    GATHER_CHUNK = 256   # atoms per strain accumulator
+
+
+cdef void gather_entry_gradients(const PairList *pairs, const double *grad_entry,
+                                 bint skip_self_images, double *gradient, double *strain,
+                                 int n_threads) noexcept nogil:
+    """Gradient with respect to positions (n_atoms x 3, overwritten) and strain derivative
+    (3 x 3, added to) of a function of the entry vectors, from its gradient g_p with respect
+    to every entry vector D_p = r_j - r_i + S cell: atom a gets +g from the entries that have
+    it as neighbour and -g from its own entries; the strain derivative is sum_p g_p (x) D_p.
+    Each atom sums its own terms and strain partials are summed in chunk order, so the result
+    is the same for any thread count.
+
+    skip_self_images reproduces n2p2's nnp-predict (N2P2_FORMAT.md §8): for an entry that is
+    an image of the centre itself, the +g part is dropped. That is not the gradient of the
+    energy; it exists for digit-by-digit comparisons only."""
+    cdef int64_t n = pairs.n_atoms, a, p, q, chunk
+    cdef int64_t n_chunks = (n + GATHER_CHUNK - 1) // GATHER_CHUNK
+    cdef int x, y
+    cdef double gx, gy, gz
+    cdef double *partial = <double *> malloc(9 * n_chunks * sizeof(double))
+    cdef double *w
+    cdef const double *D
+    cdef const double *g
+    for chunk in prange(n_chunks, schedule="static",
+                        num_threads=team_size(n_chunks, 1, n_threads)):
+        w = &partial[9 * chunk] if partial != NULL else NULL
+        if w != NULL:
+            for x in range(9):
+                w[x] = 0.0
+        for a in range(chunk * GATHER_CHUNK, min((chunk + 1) * GATHER_CHUNK, n)):
+            gx = 0.0
+            gy = 0.0
+            gz = 0.0
+            for q in range(pairs.incoming_offsets[a], pairs.incoming_offsets[a + 1]):
+                p = pairs.incoming[q]
+                if skip_self_images and pairs.offsets[a] <= p < pairs.offsets[a + 1]:
+                    continue
+                gx = gx + grad_entry[3 * p]
+                gy = gy + grad_entry[3 * p + 1]
+                gz = gz + grad_entry[3 * p + 2]
+            for p in range(pairs.offsets[a], pairs.offsets[a + 1]):
+                g = &grad_entry[3 * p]
+                gx = gx - g[0]
+                gy = gy - g[1]
+                gz = gz - g[2]
+                if w != NULL:
+                    D = &pairs.vectors[3 * p]
+                    for x in range(3):
+                        for y in range(3):
+                            w[3 * x + y] += g[x] * D[y]
+            gradient[3 * a] = gx
+            gradient[3 * a + 1] = gy
+            gradient[3 * a + 2] = gz
+    if partial == NULL:
+        # no room for chunk partials: sum the strain derivative in one serial pass
+        for p in range(pairs.n_entries):
+            for x in range(3):
+                for y in range(3):
+                    strain[3 * x + y] += grad_entry[3 * p + x] * pairs.vectors[3 * p + y]
+        return
+    for chunk in range(n_chunks):
+        for x in range(9):
+            strain[x] += partial[9 * chunk + x]
+    free(partial)
+
+
+# -- when to search again -----------------------------------------------------------------
+
+def needs_rebuild(const double[:, ::1] x, const double[:, ::1] x_ref,
+                  const double[:, ::1] cell, const double[:, ::1] cell_ref,
+                  bint fully_periodic, double list_radius, double skin):
+    """verlet_needs_rebuild for arrays (see there)."""
+    if x.shape[0] != x_ref.shape[0]:
+        return True
+    if x.shape[0] == 0:
+        return False
+    return verlet_needs_rebuild(x.shape[0], &x[0, 0], &x_ref[0, 0], &cell[0, 0],
+                                &cell_ref[0, 0], fully_periodic, list_radius, skin)
+
+
+cdef bint verlet_needs_rebuild(int64_t n, const double *x, const double *x_ref,
+                               const double *cell, const double *cell_ref,
+                               bint fully_periodic, double list_radius,
+                               double skin) noexcept nogil:
+    """True when a pair may have come closer than the cutoff since the list was built with
+    positions x_ref and cell cell_ref, holding every pair closer than list_radius = cutoff +
+    skin.
+
+    A listed pair vector D = (s_j - s_i + S) cell (s: scaled positions) changes by
+    u_j - u_i + D_ref M, where u = (s - s_ref) cell is an atom's move relative to its cell
+    and M = cell_ref^-1 (cell - cell_ref) the strain. A pair outside the list (|D_ref| >=
+    list_radius) stays beyond the cutoff while 2 max|u| + list_radius |M| <= skin (|M|: the
+    Frobenius norm, an upper bound of the spectral one). A cell that changed and is not
+    periodic in all directions always needs a new search."""
+    cdef double inv_ref[9]
+    cdef double inv[9]
+    cdef double M[9]
+    cdef double s[3]
+    cdef double u, largest = 0.0, d2, strain_norm = 0.0
+    cdef int64_t i
+    cdef int a, b, k
+    cdef bint cell_changed = False
+    if skin <= 0.0:
+        return True
+    for a in range(9):
+        if cell[a] != cell_ref[a]:
+            cell_changed = True
+    if cell_changed:
+        if not fully_periodic or not invert3(cell_ref, inv_ref) or not invert3(cell, inv):
+            return True
+        for a in range(3):
+            for b in range(3):
+                M[3 * a + b] = 0.0
+                for k in range(3):
+                    M[3 * a + b] += inv_ref[3 * a + k] * (cell[3 * k + b] - cell_ref[3 * k + b])
+                strain_norm += M[3 * a + b] * M[3 * a + b]
+        strain_norm = sqrt(strain_norm)
+    for i in range(n):
+        if cell_changed:
+            # u = (x inv - x_ref inv_ref) cell
+            for b in range(3):
+                s[b] = 0.0
+                for k in range(3):
+                    s[b] += x[3 * i + k] * inv[3 * k + b] - x_ref[3 * i + k] * inv_ref[3 * k + b]
+            d2 = 0.0
+            for b in range(3):
+                u = s[0] * cell[b] + s[1] * cell[3 + b] + s[2] * cell[6 + b]
+                d2 += u * u
+        else:
+            d2 = 0.0
+            for b in range(3):
+                u = x[3 * i + b] - x_ref[3 * i + b]
+                d2 += u * u
+        if d2 > largest:
+            largest = d2
+    return 2.0 * sqrt(largest) + list_radius * strain_norm > skin
+
+
+cdef bint invert3(const double *m, double *inv) noexcept nogil:
+    """inv = m^-1 for a 3 x 3 row-major matrix; False when m is singular."""
+    cdef double det
+    cdef int a
+    inv[0] = m[4] * m[8] - m[5] * m[7]
+    inv[1] = m[2] * m[7] - m[1] * m[8]
+    inv[2] = m[1] * m[5] - m[2] * m[4]
+    inv[3] = m[5] * m[6] - m[3] * m[8]
+    inv[4] = m[0] * m[8] - m[2] * m[6]
+    inv[5] = m[2] * m[3] - m[0] * m[5]
+    inv[6] = m[3] * m[7] - m[4] * m[6]
+    inv[7] = m[1] * m[6] - m[0] * m[7]
+    inv[8] = m[0] * m[4] - m[1] * m[3]
+    det = m[0] * inv[0] + m[1] * inv[3] + m[2] * inv[6]
+    if det == 0.0:
+        return False
+    for a in range(9):
+        inv[a] /= det
+    return True

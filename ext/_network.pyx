@@ -1,97 +1,85 @@
-"""Per-element feed-forward networks: forward pass, input gradient, parameter gradients.
-
-Weights are one flat vector per element in n2p2's order (N2P2_FORMAT.md §6): for each layer
-l, the matrix W_l[j, k] (j: neuron of layer l-1, outer; k: neuron of layer l, inner) then the
-biases b_l[k]. Layer l computes z_l = s_l (W_l^T a_{l-1} + b_l), a_l = f_l(z_l), where s_l is
-1/n_{l-1} with n2p2's normalize_nodes and 1 otherwise. The output layer has one neuron.
-
-Training needs the gradient with respect to the weights of
-    sum_i c_i y_i  +  d_i (dy_i/dx_i . v_i)
-(energy term, and force term: the derivative of the input gradient along v_i). The second is
-a forward-mode tangent through the network followed by one reverse pass over the primal and
-tangent graphs together ("double backprop"); see `atom_reverse`.
-
-Atoms are processed in fixed chunks; each chunk accumulates its own parameter gradient and the
-chunks are summed in order, so results do not depend on the number of threads.
-"""
-from libc.stdlib cimport malloc, free
+"""Networks from Python: a network's shape as the kernels read it, and calls into the
+installed kernel variant (ext/kernels/_net.pyx has the algorithms and the weight layout)."""
 from libc.stdint cimport int32_t, int64_t
-from cython.parallel cimport prange, parallel
+
+from _contract cimport *
+from fastpot._dispatch cimport kernels, check
 
 import numpy as np
 
-cdef enum:
-    CHUNK = 32            # atoms per gradient accumulator
+# The activation codes of ext/_contract.pxd, by n2p2 letter.
+ACTIVATION_CODES = {
+    "l": ACTIVATION_LINEAR, "t": ACTIVATION_TANH, "s": ACTIVATION_LOGISTIC,
+    "p": ACTIVATION_SOFTPLUS, "r": ACTIVATION_RELU, "g": ACTIVATION_GAUSSIAN,
+    "c": ACTIVATION_COS, "S": ACTIVATION_REVERSE_LOGISTIC, "e": ACTIVATION_EXP,
+    "h": ACTIVATION_HARMONIC,
+}
 
 
-include "_net_kernel.pxi"
+cdef class NetLayout:
+    """Layer sizes, activations, layer scales and weight offsets of one network, as the C
+    struct Net (ext/_contract.pxd)."""
+
+    def __init__(self, layers, activations, bint normalize):
+        sizes = [int(n) for n in layers]
+        self.size = np.array(sizes, dtype=np.int32)
+        self.act = np.array([ACTIVATION_CODES[a] for a in activations], dtype=np.int32)
+        self.scale = np.array([1.0 / n if normalize else 1.0 for n in sizes[:-1]])
+        woff, boff, k = [], [], 0
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            woff.append(k)
+            k += n_in * n_out
+            boff.append(k)
+            k += n_out
+        self.woff = np.array(woff, dtype=np.int64)
+        self.boff = np.array(boff, dtype=np.int64)
+        cdef const int32_t[::1] size = self.size
+        cdef const int32_t[::1] act = self.act
+        cdef const double[::1] scale = self.scale
+        cdef const int64_t[::1] wo = self.woff
+        cdef const int64_t[::1] bo = self.boff
+        self.net.n_layers = len(activations)
+        self.net.size = &size[0]
+        self.net.act = &act[0]
+        self.net.scale = &scale[0]
+        self.net.woff = &wo[0]
+        self.net.boff = &bo[0]
+        self.net.width = max(sizes)
+        self.net.n_weights = k
+
+    @property
+    def n_weights(self):
+        return self.net.n_weights
 
 
-def evaluate(const int32_t[::1] size, const int32_t[::1] act, const double[::1] scale,
-             const int64_t[::1] woff, const int64_t[::1] boff, const double[::1] weights,
-             const double[:, ::1] x, double[::1] y, double[:, ::1] dydx, bint want_gradient,
-             int n_threads):
+def evaluate(NetLayout layout, const double[::1] weights, const double[:, ::1] x,
+             double[::1] y, double[:, ::1] dydx, bint want_gradient, int n_threads):
     """Outputs y (n_atoms,) and, if asked, input gradients dydx (n_atoms, n_inputs)."""
-    cdef Net net = make_net(size, act, scale, woff, boff, weights.shape[0])
-    cdef int64_t n_atoms = x.shape[0], i
-    cdef int64_t W = net.width, L = net.n_layers
-    cdef double *buf
-    cdef int[::1] failed = np.zeros(1, dtype=np.intc)
-    if n_atoms == 0:
+    cdef Error error
+    cdef int status
+    cdef double *gradient = &dydx[0, 0] if want_gradient else NULL
+    error.code = STATUS_OK
+    if x.shape[0] == 0:
         return
-    with nogil, parallel(num_threads=n_threads):
-        buf = <double *> malloc(5 * (L + 1) * W * sizeof(double))
-        for i in prange(n_atoms, schedule="static"):
-            if buf == NULL:
-                failed[0] = 1
-                continue
-            atom_forward(&net, &weights[0], &x[i, 0], buf, buf + (L + 1) * W,
-                         buf + 2 * (L + 1) * W, buf + 3 * (L + 1) * W)
-            y[i] = buf[(L + 1) * W + L * W]
-            if want_gradient:
-                atom_input_gradient(&net, &weights[0], buf + 2 * (L + 1) * W,
-                                    buf + 4 * (L + 1) * W, &dydx[i, 0])
-        free(buf)
-    if failed[0]:
-        raise MemoryError("network: cannot allocate per-thread scratch")
-
-
-def weight_gradient(const int32_t[::1] size, const int32_t[::1] act, const double[::1] scale,
-                    const int64_t[::1] woff, const int64_t[::1] boff, const double[::1] weights,
-                    const double[:, ::1] x, const double[::1] c, const double[::1] d,
-                    const double[:, ::1] v, double[::1] gradient, int n_threads):
-    """Add to `gradient` the weight gradient of sum_i c_i y_i + d_i (dy_i/dx_i . v_i).
-    Pass d with zeros (and any v of the right shape) for the energy term alone."""
-    cdef Net net = make_net(size, act, scale, woff, boff, weights.shape[0])
-    cdef int64_t n_atoms = x.shape[0], i, chunk, n_chunks, q, nw = weights.shape[0]
-    cdef int64_t W = net.width, L = net.n_layers
-    cdef double *buf
-    cdef int[::1] failed = np.zeros(1, dtype=np.intc)
-    if n_atoms == 0:
-        return
-    n_chunks = (n_atoms + CHUNK - 1) // CHUNK
-    partial_arr = np.zeros((n_chunks, nw))
-    cdef double[:, ::1] partial = partial_arr
-    with nogil, parallel(num_threads=n_threads):
-        buf = <double *> malloc(10 * (L + 1) * W * sizeof(double))
-        for chunk in prange(n_chunks, schedule="dynamic"):
-            if buf == NULL:
-                failed[0] = 1
-                continue
-            for i in range(chunk * CHUNK, min((chunk + 1) * CHUNK, n_atoms)):
-                if c[i] == 0.0 and d[i] == 0.0:
-                    continue
-                atom_forward(&net, &weights[0], &x[i, 0], buf, buf + (L + 1) * W,
-                             buf + 2 * (L + 1) * W, buf + 3 * (L + 1) * W)
-                atom_reverse(&net, &weights[0], buf, buf + (L + 1) * W, buf + 2 * (L + 1) * W,
-                             buf + 3 * (L + 1) * W, &v[i, 0], c[i], d[i],
-                             buf + 4 * (L + 1) * W, buf + 5 * (L + 1) * W,
-                             buf + 6 * (L + 1) * W, buf + 7 * (L + 1) * W, &partial[chunk, 0])
-        free(buf)
-    if failed[0]:
-        raise MemoryError("network: cannot allocate per-thread scratch")
-    # chunks summed in order: the same result for any thread count
+    cdef const KernelTable *k = kernels()
     with nogil:
-        for chunk in range(n_chunks):
-            for q in range(nw):
-                gradient[q] += partial[chunk, q]
+        status = k.net_evaluate(&layout.net, &weights[0], x.shape[0], &x[0, 0], &y[0],
+                                        gradient, n_threads, &error)
+    check(status, &error)
+
+
+def weight_gradient(NetLayout layout, const double[::1] weights, const double[:, ::1] x,
+                    const double[::1] c, const double[::1] d, const double[:, ::1] v,
+                    double[::1] gradient, int n_threads):
+    """Add to `gradient` the weight gradient of sum_i c_i y_i + d_i (dy_i/dx_i . v_i)."""
+    cdef Error error
+    cdef int status
+    error.code = STATUS_OK
+    if x.shape[0] == 0:
+        return
+    cdef const KernelTable *k = kernels()
+    with nogil:
+        status = k.net_weight_gradient(&layout.net, &weights[0], x.shape[0], &x[0, 0],
+                                               &c[0], &d[0], &v[0, 0], &gradient[0],
+                                               n_threads, &error)
+    check(status, &error)

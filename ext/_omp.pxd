@@ -1,6 +1,5 @@
 cdef extern from "_omp_compat.h" nogil:
     int FASTPOT_HAVE_OPENMP
-    int FASTPOT_NATIVE
     int omp_get_max_threads()
     int omp_get_thread_num()
     int omp_get_num_threads()

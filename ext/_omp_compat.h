@@ -11,10 +11,6 @@ static inline int omp_get_thread_num(void) { return 0; }
 static inline int omp_get_num_threads(void) { return 1; }
 #endif
 
-#ifndef FASTPOT_NATIVE
-#define FASTPOT_NATIVE 0
-#endif
-
 /* Add v to *counter and return the new value, atomically across threads. */
 #include <stdint.h>
 static inline long long fastpot_atomic_add(long long *counter, long long v) {

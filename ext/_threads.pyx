@@ -1,5 +1,9 @@
-"""What the compiled kernels know about OpenMP."""
-from _omp cimport FASTPOT_HAVE_OPENMP, FASTPOT_NATIVE, omp_get_max_threads
+"""What the compiled code knows about OpenMP and the CPU it runs on."""
+from _omp cimport FASTPOT_HAVE_OPENMP, omp_get_max_threads
+
+
+cdef extern from "_cpu.h" nogil:
+    int fastpot_cpu_level()
 
 
 def openmp_enabled():
@@ -12,6 +16,6 @@ def max_threads():
     return omp_get_max_threads()
 
 
-def built_for_this_cpu():
-    """True when the kernels were compiled with -march=native (FASTPOT_PORTABLE unset)."""
-    return bool(FASTPOT_NATIVE)
+def cpu_level():
+    """0: baseline only, 1: AVX2 (x86-64-v3), 2: AVX-512 (x86-64-v4)."""
+    return fastpot_cpu_level()

@@ -5,6 +5,7 @@ Pipeline: atoms -> neighbor list -> symmetry functions -> scaling -> per-element
 """
 __version__ = "0.1.0"
 
+from fastpot import _kernels  # noqa: F401  (installs the kernel variant this CPU runs)
 from fastpot._config import show_config
 from fastpot.calculator import FastpotCalculator
 from fastpot.n2p2 import read_input_data

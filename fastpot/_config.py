@@ -2,7 +2,8 @@
 import platform
 import sys
 
-from fastpot._threads import built_for_this_cpu, max_threads, openmp_enabled
+from fastpot import _kernels
+from fastpot._threads import max_threads, openmp_enabled
 
 
 def config():
@@ -17,7 +18,8 @@ def config():
         "fastpot": __version__,
         "openmp": openmp_enabled(),
         "default_threads": max_threads(),
-        "cpu_target": "native (-march=native)" if built_for_this_cpu() else "portable",
+        "kernels": f"{_kernels.active} ({_kernels.reason}; this CPU runs "
+                   f"{', '.join(_kernels.runnable_variants())})",
         "python": sys.version.split()[0],
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,

@@ -31,7 +31,7 @@ def run_demo(out="fastpot-demo", n_structures=240, train_seconds=150.0, md_steps
     started = time.perf_counter()
     info = config()
     log(f"fastpot {info['fastpot']} (OpenMP {info['openmp']}, {info['default_threads']} "
-        f"threads, {info['cpu_target']}); output in {out}/")
+        f"threads, {info['kernels']}); output in {out}/")
 
     log(f"1. reference data: {n_structures} fcc Cu cells of 32 atoms from ASE's EMT "
         "(rattled, strained, vacancies)")

@@ -22,7 +22,7 @@ from fastpot._files import atomic_write
 from fastpot._threading import resolve_threads
 from fastpot.neighbors import NeighborList
 
-ENSEMBLES = {"nve": 0, "nvt-langevin": 1, "nvt-nh": 2, "npt": 3}
+ENSEMBLES = _md.ENSEMBLES
 THERMO_COLUMNS = ["step", "time_ps", "temperature", "epot", "ekin", "etot", "pressure", "volume"]
 GPA = 1.0 / units.GPa  # eV/Å^3 -> GPa
 
@@ -112,22 +112,22 @@ class MolecularDynamics:
         self.seed = int(seed)
         self.rng = _md.seed_state(self.seed)
         self.step = 0
-        self.model = _md.ModelData(potential)
         n = len(atoms)
         conserves_momentum = ensemble in ("nve", "nvt-nh")
         self.n_dof = 3 * n - 3 if conserves_momentum and n > 1 else 3 * n
         kT = (temperature or 0.0) * units.kB
         tau = tau_thermostat * units.fs
+        # integrator settings in ASE's units (also the fingerprint of a checkpoint)
         self.params = {
-            "ensemble": ENSEMBLES[ensemble], "dt": self.timestep * units.fs, "kT": kT,
-            "friction": friction / units.fs, "chain": int(chain_length),
-            "q": [max(kT, 1e-12) * tau**2 * (self.n_dof if k == 0 else 1.0)
-                  for k in range(int(chain_length))],
+            "ensemble": ensemble, "dt": self.timestep * units.fs, "kT": kT,
+            "friction": friction / units.fs,
+            "chain_masses": [max(kT, 1e-12) * tau**2 * (self.n_dof if k == 0 else 1.0)
+                             for k in range(int(chain_length))],
             "n_dof": float(self.n_dof),
             "pressure": (pressure or 0.0) * units.GPa, "tau_p": tau_barostat * units.fs,
             "compressibility": compressibility / units.GPa, "anisotropic": bool(anisotropic),
-            "skin": float(skin), "cutoff_plus_skin": potential.cutoff + float(skin),
-            "periodic": bool(atoms.pbc.all()),
+            "skin": float(skin), "list_radius": potential.cutoff + float(skin),
+            "fully_periodic": bool(atoms.pbc.all()),
         }
         if not 1 <= chain_length <= 10:
             raise ValueError(f"chain_length must be between 1 and 10, got {chain_length}")
@@ -144,9 +144,15 @@ class MolecularDynamics:
         self.forces = np.zeros((n, 3))
         self.energies = np.zeros(n)
         self.strain = np.zeros((3, 3))
+        self._x_ref = self.x.copy()
+        self._cell_ref = self.cell.copy()
         self.n_rebuilds = 0
         self.wall_time = 0.0
-        self._fingerprint = json.dumps({k: v for k, v in self.params.items()}, sort_keys=True)
+        self._fingerprint = json.dumps(self.params, sort_keys=True)
+        self.integrator = _md.Integrator(
+            **self.params, species=self.species, x=self.x, v=self.v, mass=self.masses,
+            cell=self.cell, f=self.forces, energies=self.energies, strain=self.strain,
+            x_ref=self._x_ref, cell_ref=self._cell_ref, xi=self.xi, vxi=self.vxi, rng=self.rng)
         self._rebuild()
 
     # -- state ----------------------------------------------------------------------------------
@@ -166,13 +172,12 @@ class MolecularDynamics:
     def _rebuild(self):
         self.nl.build(positions=self.x, cell=self.cell, pbc=self.atoms.pbc)
         self.n_rebuilds += 1
-        self._x_ref = self.x.copy()
-        self._cell_ref = self.cell.copy()
+        self._x_ref[:] = self.x
+        self._cell_ref[:] = self.cell
         if self.nl.n_pairs and self.nl.distances.min() < 1e-8:
             raise ValueError("two atoms overlap: the simulation has blown up (try a smaller "
                              "timestep)")
-        _md.forces(self.model, self.species, self.nl.offsets, self.nl.neighbors, self.nl.vectors,
-                   self.nl.distances, self.forces, self.energies, self.strain, self.n_threads)
+        self.integrator.forces(self.potential.compiled(), self.nl.pairs, self.n_threads)
 
     @property
     def time_ps(self):
@@ -207,7 +212,7 @@ class MolecularDynamics:
         """Total energy plus the Nose-Hoover chain's energy (constant in nvt-nh)."""
         e = self.epot + self.ekin
         if self.ensemble == "nvt-nh":
-            q = np.array(self.params["q"])
+            q = np.array(self.params["chain_masses"])
             kT = self.params["kT"]
             e += 0.5 * float(q @ self.vxi**2) + self.n_dof * kT * self.xi[0] + kT * self.xi[1:].sum()
         return e
@@ -233,19 +238,13 @@ class MolecularDynamics:
         while self.step < steps:
             target = min(steps, (self.step // self.every + 1) * self.every)
             while self.step < target:
-                done, reason = _md.run_segment(
-                    self.model, self.params, self.species, self.x, self.v, self.masses,
-                    self.cell, self.forces, self.energies, self.strain, self._x_ref,
-                    self._cell_ref, self.nl.offsets, self.nl.neighbors, self.nl.shifts,
-                    self.nl.vectors, self.nl.distances, self.xi, self.vxi, self.rng,
-                    target - self.step, self.n_threads)
+                done, rebuild = self.integrator.run_segment(
+                    self.potential.compiled(), self.nl.pairs, target - self.step,
+                    self.n_threads)
                 self.step += done
-                if reason == 1:
+                if rebuild:
                     self._rebuild()
-                    _md.finish_step(self.params, self.v, self.masses, self.forces, self.xi,
-                                    self.vxi)
-                elif reason == 2:
-                    raise MemoryError("MD: cannot allocate per-thread work arrays")
+                    self.integrator.finish_step()
             if not np.isfinite(self.x).all() or not np.isfinite(self.v).all():
                 raise FloatingPointError(f"step {self.step}: positions or velocities are not "
                                          "finite (the simulation blew up)")

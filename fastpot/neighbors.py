@@ -5,10 +5,12 @@
 with a Verlet skin so that moving atoms rarely trigger a new search.
 """
 import os
+from types import SimpleNamespace
 
 import numpy as np
 
 from fastpot import _neighbors
+from fastpot._kernels import Status
 from fastpot._threading import resolve_threads
 from fastpot._validate import non_negative_number, positive_number, structure_arrays
 
@@ -126,11 +128,7 @@ class NeighborList:
         resolve_threads(n_threads)  # fail early on a bad value
         self.max_pairs = _default_max_pairs() if max_pairs is None else int(max_pairs)
         self.n_builds = 0
-        self.offsets = None
-        self.neighbors = None
-        self.shifts = None
-        self.vectors = None
-        self.distances = None
+        self.pairs = None  # the list as the kernels take it (ext/_neighbors.pyx Pairs)
         self._positions = None
         self._cell = None
         self._pbc = None
@@ -140,9 +138,9 @@ class NeighborList:
         """Search from scratch. Give an ASE Atoms object or raw arrays. Returns self."""
         positions, cell, pbc = structure_arrays(atoms, positions, cell, pbc)
         result = _search(positions, cell, pbc, self.cutoff + self.skin, self.self_interaction,
-                         want_shift=True, want_vector=True, want_distance=True,
-                         max_pairs=self.max_pairs, n_threads=resolve_threads(self.n_threads))
-        self.offsets, self.neighbors, self.shifts, self.vectors, self.distances = result
+                         "SDd", max_pairs=self.max_pairs,
+                         n_threads=resolve_threads(self.n_threads))
+        self.pairs = _neighbors.Pairs(*result)
         self._positions = positions.copy()
         self._cell = cell.copy()
         self._pbc = pbc.copy()
@@ -159,35 +157,40 @@ class NeighborList:
         if self._needs_search(positions, cell, pbc):
             self.build(positions=positions, cell=cell, pbc=pbc)
             return True
-        _neighbors.refresh_vectors(positions, cell, self.offsets, self.neighbors, self.shifts,
-                                   self.vectors, self.distances,
-                                   resolve_threads(self.n_threads))
+        self.pairs.refresh(positions, cell, resolve_threads(self.n_threads))
         return False
 
     def _needs_search(self, positions, cell, pbc):
-        if self.offsets is None or positions.shape != self._positions.shape:
+        if self.pairs is None or positions.shape != self._positions.shape:
             return True
         if not np.array_equal(pbc, self._pbc):
             return True
-        if not np.array_equal(cell[pbc], self._cell[pbc]):
-            # A strained cell moves pairs too; bound that move by the strain (fully periodic
-            # cells), otherwise search again.
-            if not pbc.all():
-                return True
-            strain_move = ((self.cutoff + self.skin) * np.linalg.norm(np.linalg.inv(self._cell), 2)
-                           * np.linalg.norm(cell - self._cell, 2))
-        else:
-            strain_move = 0.0
-        if self.skin == 0.0:
-            return True
-        # Positions relative to the cell that carries them: a homogeneous strain is not a move.
-        if strain_move > 0.0:
-            scaled_old = self._positions @ np.linalg.inv(self._cell)
-            moved = (positions @ np.linalg.inv(cell) - scaled_old) @ cell
-        else:
-            moved = positions - self._positions
-        largest = np.sqrt((moved**2).sum(axis=1).max()) if len(moved) else 0.0
-        return 2.0 * largest + strain_move > self.skin
+        # only the periodic rows of the cell matter; the one criterion MD uses too
+        cell = np.where(pbc[:, None], cell, self._cell)
+        return _neighbors.needs_rebuild(positions, self._positions, np.ascontiguousarray(cell),
+                                        self._cell, bool(pbc.all()), self.cutoff + self.skin,
+                                        self.skin)
+
+    # -- the arrays (see the class docstring) -------------------------------------------------
+    @property
+    def offsets(self):
+        return None if self.pairs is None else self.pairs.offsets
+
+    @property
+    def neighbors(self):
+        return None if self.pairs is None else self.pairs.neighbors
+
+    @property
+    def shifts(self):
+        return None if self.pairs is None else self.pairs.shifts
+
+    @property
+    def vectors(self):
+        return None if self.pairs is None else self.pairs.vectors
+
+    @property
+    def distances(self):
+        return None if self.pairs is None else self.pairs.distances
 
     # -- views ------------------------------------------------------------------------------
     @property
@@ -210,26 +213,29 @@ class NeighborList:
 
     @property
     def nbytes(self):
-        """Memory held by the list, in bytes."""
-        if self.offsets is None:
+        """Memory held by the list, in bytes (the kernels' transposed list and per-entry
+        gradient scratch included)."""
+        if self.pairs is None:
             return 0
-        return sum(a.nbytes for a in (self.offsets, self.neighbors, self.shifts, self.vectors,
-                                      self.distances))
+        p = self.pairs
+        return sum(a.nbytes for a in (p.offsets, p.neighbors, p.shifts, p.vectors, p.distances,
+                                      p.incoming_offsets, p.incoming, p.entry_gradient))
 
     def __repr__(self):
         return (f"NeighborList(cutoff={self.cutoff}, skin={self.skin}, n_atoms={self.n_atoms}, "
                 f"n_pairs={self.n_pairs})")
 
 
-def _search(positions, cell, pbc, cutoff, self_interaction, *, want_shift, want_vector,
-            want_distance, max_pairs, n_threads):
-    """Validated arrays in, (offsets, j, shift, vector, distance) out."""
+def _search(positions, cell, pbc, cutoff, self_interaction, quantities, *, max_pairs,
+            n_threads):
+    """Validated arrays in, (offsets, j, shift, vector, distance) out; of shift ("S"),
+    vector ("D") and distance ("d") only those in `quantities` are computed."""
     n_atoms = len(positions)
     if n_atoms == 0:
         return (np.zeros(1, np.int64), np.zeros(0, np.int32),
-                np.zeros((0, 3), np.int32) if want_shift else None,
-                np.zeros((0, 3)) if want_vector else None,
-                np.zeros(0) if want_distance else None)
+                np.zeros((0, 3), np.int32) if "S" in quantities else None,
+                np.zeros((0, 3)) if "D" in quantities else None,
+                np.zeros(0) if "d" in quantities else None)
     frame = _binning_frame(cell, pbc)
     to_frame, origin, extent, heights, nbins, reach = _plan_bins(positions, frame, pbc, cutoff,
                                                                  n_atoms)
@@ -247,14 +253,16 @@ def _search(positions, cell, pbc, cutoff, self_interaction, *, want_shift, want_
     bin_width = np.where(pbc, heights, extent) / nbins
     u_to_r = frame / scale[:, None]
     metric_floor = float(np.linalg.eigvalsh(u_to_r @ u_to_r.T).min()) * (1.0 - 1e-9)
+    plan = SimpleNamespace(
+        lattice=np.ascontiguousarray(lattice), to_frame=np.ascontiguousarray(to_frame),
+        origin=origin, extent=extent, periodic=pbc.astype(np.int32),
+        nbins=nbins.astype(np.int32), reach=reach.astype(np.int32),
+        bin_width=np.ascontiguousarray(bin_width), metric_floor=metric_floor)
     offsets, j, shift, vector, distance, status = _neighbors.search(
-        positions, np.ascontiguousarray(lattice), np.ascontiguousarray(to_frame), origin, extent,
-        pbc.astype(np.int32), nbins.astype(np.int32), reach.astype(np.int32),
-        np.ascontiguousarray(bin_width), metric_floor, cutoff,
-        self_interaction, want_shift, want_vector, want_distance, max_pairs, n_threads)
-    if status == 1:
+        positions, plan, cutoff, self_interaction, quantities, max_pairs, n_threads)
+    if status == Status.NO_MEMORY:
         raise MemoryError("neighbour search ran out of memory")
-    if status == 2:
+    if status == Status.TOO_MANY_PAIRS:
         raise ValueError(
             f"the neighbour list would hold more than max_pairs={max_pairs} pairs "
             f"(~{max_pairs * BYTES_PER_PAIR / 2**30:.1f} GiB) for {n_atoms} atoms with cutoff "
@@ -288,9 +296,7 @@ def neighbor_list(quantities, atoms=None, cutoff=None, self_interaction=False, n
     cutoff = positive_number(cutoff, "cutoff")
     positions, cell, pbc = structure_arrays(atoms, positions, cell, pbc)
     offsets, j, shift, vector, distance = _search(
-        positions, cell, pbc, cutoff, bool(self_interaction),
-        want_shift="S" in quantities, want_vector="D" in quantities,
-        want_distance="d" in quantities,
+        positions, cell, pbc, cutoff, bool(self_interaction), quantities,
         max_pairs=_default_max_pairs() if max_pairs is None else int(max_pairs),
         n_threads=resolve_threads(n_threads))
     arrays = {}

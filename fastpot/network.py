@@ -47,20 +47,10 @@ class Network:
         self.layers = layers
         self.activations = activations
         self.normalize = bool(normalize)
-        self._size = np.array(layers, dtype=np.int32)
-        self._act = np.array([ord(a) for a in activations], dtype=np.int32)
-        self._scale = np.array([1.0 / n if normalize else 1.0 for n in layers[:-1]])
-        woff, boff, k = [], [], 0
-        for n_in, n_out in zip(layers[:-1], layers[1:]):
-            woff.append(k)
-            k += n_in * n_out
-            boff.append(k)
-            k += n_out
-        self._woff = np.array(woff, dtype=np.int64)
-        self._boff = np.array(boff, dtype=np.int64)
-        self.n_weights = k
+        self.layout = _network.NetLayout(layers, activations, self.normalize)
+        self.n_weights = self.layout.n_weights
         if weights is None:
-            weights = np.zeros(k)
+            weights = np.zeros(self.n_weights)
         self.weights = weights
 
     @property
@@ -85,9 +75,10 @@ class Network:
     def layer_views(self):
         """[(W_l of shape (n_in, n_out), b_l)] as views into the weight vector."""
         views = []
+        woff, boff = self.layout.woff, self.layout.boff
         for l, (n_in, n_out) in enumerate(zip(self.layers[:-1], self.layers[1:])):
-            w = self._weights[self._woff[l]:self._woff[l] + n_in * n_out].reshape(n_in, n_out)
-            views.append((w, self._weights[self._boff[l]:self._boff[l] + n_out]))
+            w = self._weights[woff[l]:woff[l] + n_in * n_out].reshape(n_in, n_out)
+            views.append((w, self._weights[boff[l]:boff[l] + n_out]))
         return views
 
     def initialize(self, rng):
@@ -101,7 +92,7 @@ class Network:
             block = rng.uniform(-limit, limit, size=n_in * n_out)
             if l == len(self.layers) - 2:
                 block *= 0.1
-            weights[self._woff[l]:self._woff[l] + n_in * n_out] = block
+            weights[self.layout.woff[l]:self.layout.woff[l] + n_in * n_out] = block
         self.weights = weights
         return self
 
@@ -117,9 +108,9 @@ class Network:
         x = self._inputs(x)
         y = np.empty(len(x))
         dydx = np.empty(x.shape if gradient else (0, self.n_inputs))
-        _network.evaluate(self._size, self._act, self._scale, self._woff, self._boff,
-                          self._weights, x, y, dydx if gradient else np.empty((1, 1)),
-                          gradient, resolve_threads(n_threads))
+        _network.evaluate(self.layout, self._weights, x, y,
+                          dydx if gradient else np.empty((1, 1)), gradient,
+                          resolve_threads(n_threads))
         return (y, dydx) if gradient else y
 
     def weight_gradient(self, x, c, d=None, v=None, n_threads=None):
@@ -132,8 +123,8 @@ class Network:
         d = np.ascontiguousarray(d, dtype=np.float64).reshape(len(x))
         v = np.ascontiguousarray(v, dtype=np.float64).reshape(x.shape)
         gradient = np.zeros(self.n_weights)
-        _network.weight_gradient(self._size, self._act, self._scale, self._woff, self._boff,
-                                 self._weights, x, c, d, v, gradient, resolve_threads(n_threads))
+        _network.weight_gradient(self.layout, self._weights, x, c, d, v, gradient,
+                                 resolve_threads(n_threads))
         return gradient
 
     def copy(self):

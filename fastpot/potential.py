@@ -100,8 +100,7 @@ class Potential:
         nl = neighbor_list
         want_gradient = bool(forces or stress)
         energies, gradient, strain, outside = _model.evaluate(
-            self.compiled(), species, nl.offsets, nl.neighbors, nl.vectors, nl.distances,
-            want_gradient, bool(n2p2_forces), n_threads)
+            self.compiled(), species, nl.pairs, want_gradient, bool(n2p2_forces), n_threads)
         result = {"energy": float(energies.sum()), "energies": energies,
                   "extrapolations": int(outside.sum()),
                   "extrapolating_atoms": np.flatnonzero(outside)}

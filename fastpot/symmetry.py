@@ -300,9 +300,8 @@ class SymmetryFunctions:
 
     def _values(self, species, nl, n_threads):
         row_start, block_start, _, _ = self.layout(species)
-        flat = np.zeros(block_start[-1])
-        _symmetry.values(self.tables, species, nl.offsets, nl.neighbors, nl.vectors,
-                         nl.distances, row_start, flat, n_threads)
+        flat = np.empty(block_start[-1])
+        _symmetry.values(self.tables, species, nl.pairs, row_start, flat, n_threads)
         return flat, row_start
 
     def _split(self, flat, species):
@@ -344,13 +343,8 @@ class SymmetryFunctions:
 
     def _backward(self, species, nl, weights, n_threads, skip_self_images=False):
         row_start, _, _, _ = self.layout(species)
-        grad_entry = np.zeros((nl.n_pairs, 3))
-        _symmetry.entry_gradients(self.tables, species, nl.offsets, nl.neighbors, nl.vectors,
-                                  nl.distances, row_start, weights, grad_entry, n_threads)
-        gradient = np.zeros((len(species), 3))
-        strain = np.zeros((3, 3))
-        _symmetry.gather_gradient(nl.offsets, nl.neighbors, nl.vectors, grad_entry, gradient,
-                                  strain, skip_self_images)
+        _symmetry.backward(self.tables, species, nl.pairs, row_start, weights, n_threads)
+        gradient, strain = nl.pairs.gather(skip_self_images, n_threads)
         return gradient, 0.5 * (strain + strain.T)
 
     def derivatives(self, atoms, n_threads=None, neighbor_list=None, max_bytes=None,
@@ -378,9 +372,8 @@ class SymmetryFunctions:
         values = np.zeros(block_start[-1])
         row_start, rows_end, _, _ = self.layout(species)
         strain = np.zeros((int(rows_end[-1]), 6))
-        _symmetry.derivatives(self.tables, species, nl.offsets, nl.neighbors, nl.vectors,
-                              nl.distances, n_functions, slot_of_entry, self_slot, block_start,
-                              values, row_start, strain, resolve_threads(n_threads))
+        _symmetry.derivatives(self.tables, species, nl.pairs, slot_of_entry, self_slot,
+                              block_start, values, row_start, strain, resolve_threads(n_threads))
         return StoredDerivatives(species, n_functions, slot_offsets, slot_atoms, block_start,
                                  values, strain, row_start)
 
@@ -512,7 +505,8 @@ def _parse_symfunction(tokens, path, line_no, cflength):
 
 
 def _build_tables(sf):
-    """Flatten the definitions into the CSR tables the kernels read (see ext/_symmetry.pyx)."""
+    """Flatten the definitions into the CSR tables the kernels read (ext/_contract.pxd
+    `Tables`; ext/kernels/_sf.pyx says how they are used)."""
     n = len(sf.elements)
     rc_max = np.zeros(n)
     angular_rc_max = np.zeros(n)
@@ -576,8 +570,8 @@ def _build_tables(sf):
     members = np.array(members, dtype=np.float64).reshape(-1, 3)
     power_rows = np.array(power_rows, dtype=np.float64).reshape(-1, 2)
     zeta = members[:, 1]
-    integral = (zeta == np.round(zeta)) & (zeta <= 100)
     arrays = {
+        "n_functions": np.array([len(sf.functions[s]) for s in sf.elements], dtype=np.int64),
         "rc_max": rc_max, "angular_rc_max": angular_rc_max,
         "radial_offsets": np.array(radial_offsets, dtype=np.int64),
         "radial_eta": radial_rows[:, 0], "radial_rs": radial_rows[:, 1],
@@ -591,9 +585,7 @@ def _build_tables(sf):
         "group_wide": np.array(group_wide, dtype=np.int32),
         "group_factor": np.array(group_factor, dtype=np.int32),
         "member_offsets": np.array(member_offsets, dtype=np.int64),
-        "member_lambda": members[:, 0], "member_zeta": zeta,
         "member_prefactor": 2.0 ** (1.0 - zeta),
-        "member_izeta": np.where(integral, zeta, -1).astype(np.int32),
         "member_col": members[:, 2].astype(np.int32),
         "member_power": np.array(member_power, dtype=np.int32),
         "power_offsets": np.array(power_offsets, dtype=np.int64),
@@ -601,4 +593,4 @@ def _build_tables(sf):
         "power_izeta": np.where((power_rows[:, 1] == np.round(power_rows[:, 1]))
                                 & (power_rows[:, 1] <= 100), power_rows[:, 1], -1).astype(np.int32),
     }
-    return _symmetry.KernelTables(n, sf.cutoff_type, sf.cutoff_alpha, arrays)
+    return _symmetry.SymmetryTables(n, sf.cutoff_type, sf.cutoff_alpha, arrays)

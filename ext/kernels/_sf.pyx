@@ -1,96 +1,32 @@
-# Symmetry-function kernels shared by the modules that include this file (ext/_symmetry.pyx,
-# ext/_model.pyx): tables, per-thread scratch and the per-centre routines. See the docstring
-# of ext/_symmetry.pyx for how the work is organised.
+"""Atom-centred symmetry functions (n2p2 types 2, 3, 9) and their exact derivatives: the
+per-centre kernels and their parallel drivers. Compiled once per instruction set (see
+ext/kernels/__init__.pxd); definitions and ordering follow N2P2_FORMAT.md §3-§4, and the
+Python layer (fastpot/symmetry.py) sorts the functions into n2p2's order and builds the
+tables (ext/_contract.pxd `Tables`).
+
+Neighbour entries come from a PairList (CSR) with D_n = r_n - r_i. Work is organised around
+what functions share:
+- radial functions are looped per neighbour, grouped by neighbour element;
+- angular functions share per-neighbour "factors" A_n = exp(-eta (R_n - rs)^2) f_c(R_n) for
+  each distinct (eta, rs, rc), and are grouped by (type, factor) so that one pair (j, k)
+  evaluates each factor product once and then only the cheap P^zeta per member;
+- neighbour pairs are processed in batches per element block, so the vector loops are long.
+The backward pass never forms dG/dR: per pair it folds the members' weights into four scalars
+(d/dcos, d/dR_j, d/dR_k, d/dR_jk) and writes one gradient vector per neighbour entry.
+Each centre atom writes only its own outputs, so results do not depend on the thread count.
+"""
 from libc.stdlib cimport malloc, calloc, free
-from libc.math cimport exp, sqrt, pow
 from libc.stdint cimport int32_t, int64_t
 
-cdef struct Tables:
-    int n_elements
-    int cutoff_type
-    double alpha
-    const double *rc_max             # [element] radius within which neighbours are gathered
-    const double *angular_rc_max     # [element] largest rc of its angular functions
-    const int64_t *radial_offsets    # CSR over (centre, neighbour element)
-    const double *radial_eta
-    const double *radial_rs
-    const double *radial_rc
-    const int32_t *radial_col
-    const int64_t *factor_offsets    # CSR over centre element: distinct (eta, rs, rc)
-    const double *factor_eta
-    const double *factor_rs
-    const double *factor_rc
-    const int64_t *group_offsets     # CSR over (centre, element a <= element b)
-    const int32_t *block_needs_rjk   # [(centre, a, b)] 1 if any of its groups is narrow
-    const double *block_narrow_cut   # [(centre, a, b)] largest rc when all groups are narrow
-    const int32_t *group_wide        # 1: type 9 (no R_jk terms), 0: type 3
-    const int32_t *group_factor      # factor index local to the centre element
-    const int64_t *member_offsets    # CSR over groups
-    const double *member_lambda
-    const double *member_zeta
-    const double *member_prefactor   # 2^(1 - zeta)
-    const int32_t *member_izeta      # zeta as an integer, or -1 when not integral
-    const int32_t *member_col
-    const int32_t *member_power      # index of its (lambda, zeta) among its block's powers
-    const int64_t *power_offsets     # CSR over (centre, a, b): distinct (lambda, zeta)
-    const double *power_lambda
-    const double *power_zeta
-    const int32_t *power_izeta
-
-
-cdef extern from "_simd.h" nogil:
-    void fp_cutoff_block(int kind, int m, const double *r, double rc, double alpha, double *f,
-                         double *df)
-    void fp_gaussian_times(int m, const double *r, double eta, double rs, const double *f,
-                           const double *df, double *g, double *dg)
-    void fp_gaussian_cutoff_block(int kind, int m, const double *r, double eta, double rs,
-                                  double rc, double alpha, double *g, double *dg)
-    double fp_sum(int m, const double *x)
-    void fp_angular_accumulate(int m, const double *Aj, const double *dAj, const double *Ak,
-                               const double *dAk, const double *B, const double *dB,
-                               const double *Q, const double *Qc, double *Sc, double *Sj,
-                               double *Sk, double *Sjk)
-    void fp_angular_scatter(int m, const int64_t *jj, const int64_t *kk, const double *R,
-                            const double *X, const double *Y, const double *Z,
-                            const double *cosv, const double *Rjk, const double *Sc,
-                            const double *Sj, const double *Sk, const double *Sjk, double *out,
-                            double *gx, double *gy, double *gz)
-    void fp_take(int m, const double *src, const int64_t *index, double *dst)
-    void fp_pair_geometry(int m, const int64_t *jj, const int64_t *kk, const double *R,
-                          const double *X, const double *Y, const double *Z, double *cosv,
-                          double *r2_to_rjk)
-    void fp_angular_powers(int m, const double *cosv, double lam, double zeta, int izeta,
-                           double *Pz, double *dPz)
-    double fp_dot(int m, const double *x, const double *y)
-    void fp_axpy2(int m, double a, const double *x1, const double *x2, double *y1, double *y2)
+from _contract cimport Error, PairList, Tables, STATUS_OK
+from _parallel cimport parallel_for
+from _simd cimport *
 
 
 cdef enum:
     NEIGHBOR_ROWS = 8   # rows of length `capacity` (per neighbour of the centre)
     PAIR_ROWS = 24      # rows of length `batch` (per neighbour pair)
     MIN_BATCH = 512    # neighbour pairs processed together
-
-
-cdef struct Scratch:
-    int64_t capacity      # neighbours per centre
-    int64_t batch         # pairs per batch (>= capacity, so one neighbour's pairs always fit)
-    int max_factors
-    int max_powers        # distinct (lambda, zeta) per element block
-    # neighbours of the current centre, sorted by element: block b is start[b]..start[b+1]
-    double *R
-    double *X
-    double *Y
-    double *Z
-    int64_t *entry
-    int64_t *start
-    # angular factors A[f * nn + n] and their R-derivatives
-    double *A
-    double *dA
-    double *rows          # NEIGHBOR_ROWS x capacity
-    # the current batch of neighbour pairs (j, k), j < k
-    int64_t *pair_j
-    int64_t *pair_k
-    double *pair_rows     # PAIR_ROWS x batch
 
 
 cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
@@ -136,12 +72,15 @@ cdef void scratch_delete(Scratch *s) noexcept nogil:
 
 
 cdef int64_t gather(int64_t i, double radius, const Tables *t, Scratch *s,
-                    const int32_t *species, const int64_t *offsets, const int32_t *neighbors,
-                    const double *vectors, const double *distances) noexcept nogil:
+                    const int32_t *species, const PairList *pairs) noexcept nogil:
     """Copy the entries of centre i closer than `radius` into the scratch arrays, grouped by
     neighbour element (input order within an element); returns how many."""
     cdef int64_t p, n, b
     cdef int n_el = t.n_elements
+    cdef const int64_t *offsets = pairs.offsets
+    cdef const int32_t *neighbors = pairs.neighbors
+    cdef const double *vectors = pairs.vectors
+    cdef const double *distances = pairs.distances
     for b in range(n_el + 2):
         s.start[b] = 0
     for p in range(offsets[i], offsets[i + 1]):
@@ -368,13 +307,11 @@ cdef void fill_factors(int e, int64_t nn, const Tables *t, Scratch *s,
 
 
 cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
-                        const int64_t *offsets, const int32_t *neighbors, const double *vectors,
-                        const double *distances, double *G) noexcept nogil:
+                        const PairList *pairs, double *G) noexcept nogil:
     """Symmetry-function values of centre atom i into G (its row, n2p2 order)."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
-    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, offsets, neighbors, vectors,
-                             distances)
+    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, pairs)
     cdef double *tmp = s.rows
     cdef int64_t b, k0, m, q, base
     cdef double *fc = s.rows + s.capacity
@@ -401,15 +338,14 @@ cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *s
 
 
 cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
-                          const int64_t *offsets, const int32_t *neighbors,
-                          const double *vectors, const double *distances, const double *c,
+                          const PairList *pairs, const double *c,
                           double *grad_entry) noexcept nogil:
     """Gradient of S_i = sum_s c_s G_is with respect to each entry vector D_n of centre i,
-    written to grad_entry[3 * entry]. `c` is centre i's row of dE/dG."""
+    written to grad_entry[3 * entry] for every entry of its row (zero beyond its cutoffs).
+    `c` is centre i's row of dE/dG."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
-    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, offsets, neighbors, vectors,
-                             distances)
+    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, pairs)
     cdef int64_t cap = s.capacity
     cdef double *gx = s.rows
     cdef double *gy = s.rows + cap
@@ -454,6 +390,8 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
     if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
         fill_factors(e, nn, t, s, True)
         angular_pass(i, e, nn, t, s, c, NULL, gx, gy, gz)
+    for q in range(3 * pairs.offsets[i], 3 * pairs.offsets[i + 1]):
+        grad_entry[q] = 0.0
     for n in range(nn):
         q = 3 * s.entry[n]
         grad_entry[q] = gx[n]
@@ -462,22 +400,22 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
 
 
 cdef void centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
-                             const int64_t *offsets, const int32_t *neighbors,
-                             const double *vectors, const double *distances, int64_t n_sf,
-                             double *local, const int32_t *slot_of_entry, int32_t self_slot,
-                             double *block, double *strain) noexcept nogil:
+                             const PairList *pairs, double *local,
+                             const int32_t *slot_of_entry, int32_t self_slot, double *block,
+                             double *strain) noexcept nogil:
     """dG_is/dr_j for every function s of centre i and every atom j it depends on, added to
     block[slot][s][xyz] (self_slot is atom i's own slot, -1 when it is not kept;
-    slot_of_entry maps a neighbour entry to the slot of its atom, -1 when not kept). `local` holds per-entry gradients [s][xyz][n] while they are summed.
+    slot_of_entry maps a neighbour entry to the slot of its atom, -1 when not kept). `local`
+    holds per-entry gradients [s][xyz][n] while they are summed.
     strain[s][6] receives dG_is/d(strain) in Voigt order xx yy zz yz xz xy (symmetrised)."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
-    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, offsets, neighbors, vectors,
-                             distances)
+    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, pairs)
+    cdef int64_t n_sf = t.n_functions[e]
     cdef int64_t cap = s.capacity
     cdef double *tmp = s.rows
     cdef double *dtmp = s.rows + cap
-    cdef int64_t n, q, k, m, base, k0, b, col, slot, x, g, count, j, a2, b2
+    cdef int64_t n, q, k, m, base, k0, b, col, slot, x
     cdef double w
     cdef double *gx
     for n in range(n_sf * 3 * nn):
@@ -617,63 +555,123 @@ cdef void angular_derivatives(int e, int64_t nn, const Tables *t, Scratch *s,
                 count = 0
 
 
-cdef const double *_double_ptr(object array) except NULL:
-    cdef const double[::1] view = array  # exact dtype required: no temporary copy
-    if view.shape[0] == 0:
-        return <const double *> &_EMPTY_DOUBLE
-    return &view[0]
+# -- parallel drivers (the KernelTable entry points) ---------------------------------------
+
+cdef struct Job:
+    const Tables *t
+    const int32_t *species
+    const PairList *pairs
+    const int64_t *row_start
+    const double *dEdG           # sf_backward
+    double *out                  # values, entry gradients, or derivative blocks
+    const int32_t *slot_of_entry # sf_derivatives
+    const int32_t *self_slot
+    const int64_t *block_start
+    double *strain
 
 
-cdef const int64_t *_int64_ptr(object array) except NULL:
-    cdef const int64_t[::1] view = array  # exact dtype required: no temporary copy
-    if view.shape[0] == 0:
-        return <const int64_t *> &_EMPTY_INT64
-    return &view[0]
+cdef struct ThreadScratch:
+    Scratch *s
+    double *local                # sf_derivatives: per-entry gradients of one centre
 
 
-cdef const int32_t *_int32_ptr(object array) except NULL:
-    cdef const int32_t[::1] view = array  # exact dtype required: no temporary copy
-    if view.shape[0] == 0:
-        return <const int32_t *> &_EMPTY_INT32
-    return &view[0]
+cdef void *job_scratch(const void *context) noexcept nogil:
+    cdef const Job *job = <const Job *> context
+    cdef const Tables *t = job.t
+    cdef ThreadScratch *ts = <ThreadScratch *> calloc(1, sizeof(ThreadScratch))
+    cdef int64_t k, widest = 1
+    if ts == NULL:
+        return NULL
+    ts.s = scratch_new(job.pairs.max_row, t.max_factors, t.max_powers, t.n_elements)
+    if job.block_start != NULL:
+        for k in range(t.n_elements):
+            widest = t.n_functions[k] if t.n_functions[k] > widest else widest
+        ts.local = <double *> malloc(3 * widest * (job.pairs.max_row + 1) * sizeof(double))
+    if ts.s == NULL or (job.block_start != NULL and ts.local == NULL):
+        job_scratch_delete(context, ts)
+        return NULL
+    return ts
 
 
-cdef double _EMPTY_DOUBLE = 0.0
-cdef int64_t _EMPTY_INT64 = 0
-cdef int32_t _EMPTY_INT32 = 0
+cdef void job_scratch_delete(const void *context, void *scratch) noexcept nogil:
+    cdef ThreadScratch *ts = <ThreadScratch *> scratch
+    scratch_delete(ts.s)
+    free(ts.local)
+    free(ts)
 
 
-cdef fill_tables(Tables *t, int n_elements, int cutoff_type, double alpha, dict a):
-    """Point the table struct at the arrays of `a` (which the caller keeps alive)."""
-    t.n_elements = n_elements
-    t.cutoff_type = cutoff_type
-    t.alpha = alpha
-    t.rc_max = _double_ptr(a["rc_max"])
-    t.angular_rc_max = _double_ptr(a["angular_rc_max"])
-    t.radial_offsets = _int64_ptr(a["radial_offsets"])
-    t.radial_eta = _double_ptr(a["radial_eta"])
-    t.radial_rs = _double_ptr(a["radial_rs"])
-    t.radial_rc = _double_ptr(a["radial_rc"])
-    t.radial_col = _int32_ptr(a["radial_col"])
-    t.factor_offsets = _int64_ptr(a["factor_offsets"])
-    t.factor_eta = _double_ptr(a["factor_eta"])
-    t.factor_rs = _double_ptr(a["factor_rs"])
-    t.factor_rc = _double_ptr(a["factor_rc"])
-    t.group_offsets = _int64_ptr(a["group_offsets"])
-    t.block_needs_rjk = _int32_ptr(a["block_needs_rjk"])
-    t.block_narrow_cut = _double_ptr(a["block_narrow_cut"])
-    t.group_wide = _int32_ptr(a["group_wide"])
-    t.group_factor = _int32_ptr(a["group_factor"])
-    t.member_offsets = _int64_ptr(a["member_offsets"])
-    t.member_lambda = _double_ptr(a["member_lambda"])
-    t.member_zeta = _double_ptr(a["member_zeta"])
-    t.member_prefactor = _double_ptr(a["member_prefactor"])
-    t.member_izeta = _int32_ptr(a["member_izeta"])
-    t.member_col = _int32_ptr(a["member_col"])
-    t.member_power = _int32_ptr(a["member_power"])
-    t.power_offsets = _int64_ptr(a["power_offsets"])
-    t.power_lambda = _double_ptr(a["power_lambda"])
-    t.power_zeta = _double_ptr(a["power_zeta"])
-    t.power_izeta = _int32_ptr(a["power_izeta"])
+cdef int values_item(const void *context, void *scratch, int64_t i) noexcept nogil:
+    cdef const Job *job = <const Job *> context
+    cdef int64_t s, start = job.row_start[i]
+    for s in range(job.t.n_functions[job.species[i]]):
+        job.out[start + s] = 0.0
+    centre_values(i, job.t, (<ThreadScratch *> scratch).s, job.species, job.pairs,
+                  &job.out[start])
+    return STATUS_OK
 
 
+cdef int backward_item(const void *context, void *scratch, int64_t i) noexcept nogil:
+    cdef const Job *job = <const Job *> context
+    centre_backward(i, job.t, (<ThreadScratch *> scratch).s, job.species, job.pairs,
+                    &job.dEdG[job.row_start[i]], job.out)
+    return STATUS_OK
+
+
+cdef int derivatives_item(const void *context, void *scratch, int64_t i) noexcept nogil:
+    cdef const Job *job = <const Job *> context
+    cdef ThreadScratch *ts = <ThreadScratch *> scratch
+    centre_derivatives(i, job.t, ts.s, job.species, job.pairs, ts.local, job.slot_of_entry,
+                       job.self_slot[i], &job.out[job.block_start[i]],
+                       &job.strain[6 * job.row_start[i]])
+    return STATUS_OK
+
+
+cdef int sf_values(const Tables *t, const int32_t *species, const PairList *pairs,
+                   const int64_t *row_start, double *out, int n_threads,
+                   Error *error) noexcept nogil:
+    cdef Job job
+    job.t = t
+    job.species = species
+    job.pairs = pairs
+    job.row_start = row_start
+    job.out = out
+    job.block_start = NULL
+    return parallel_for(pairs.n_atoms, 4, n_threads, job_scratch, values_item,
+                        job_scratch_delete, &job, "symmetry functions", error)
+
+
+cdef int sf_backward(const Tables *t, const int32_t *species, const PairList *pairs,
+                     const int64_t *row_start, const double *dEdG, double *grad_entry,
+                     int n_threads, Error *error) noexcept nogil:
+    cdef Job job
+    job.t = t
+    job.species = species
+    job.pairs = pairs
+    job.row_start = row_start
+    job.dEdG = dEdG
+    job.out = grad_entry
+    job.block_start = NULL
+    return parallel_for(pairs.n_atoms, 4, n_threads, job_scratch, backward_item,
+                        job_scratch_delete, &job, "symmetry-function gradients", error)
+
+
+cdef int sf_derivatives(const Tables *t, const int32_t *species, const PairList *pairs,
+                        const int32_t *slot_of_entry, const int32_t *self_slot,
+                        const int64_t *block_start, double *blocks, const int64_t *row_start,
+                        double *strain, int n_threads, Error *error) noexcept nogil:
+    """Stored derivatives: centre i's block blocks[block_start[i]:] is [slot][function][xyz]
+    (zeroed by the caller); strain[6 (row_start[i] + s)] gets the strain derivative of its
+    function s (Voigt order)."""
+    cdef Job job
+    job.t = t
+    job.species = species
+    job.pairs = pairs
+    job.row_start = row_start
+    job.out = blocks
+    job.slot_of_entry = slot_of_entry
+    job.self_slot = self_slot
+    job.block_start = block_start
+    job.strain = strain
+    return parallel_for(pairs.n_atoms, 4, n_threads, job_scratch, derivatives_item,
+                        job_scratch_delete, &job, "stored symmetry-function derivatives",
+                        error)

@@ -1,24 +1,44 @@
-# Network kernels shared by the modules that include this file (ext/_network.pyx,
-# ext/_model.pyx): activations and the per-atom forward, input-gradient and reverse passes.
-# See the docstring of ext/_network.pyx for the layout of the weights.
+"""Per-element feed-forward networks: per-atom forward pass, input gradient and parameter
+gradients, and their parallel drivers. Compiled once per instruction set.
+
+Weights are one flat vector per element in n2p2's order (N2P2_FORMAT.md §6): for each layer
+l, the matrix W_l[j, k] (j: neuron of layer l-1, outer; k: neuron of layer l, inner) then the
+biases b_l[k]. Layer l computes z_l = s_l (W_l^T a_{l-1} + b_l), a_l = f_l(z_l), where s_l is
+1/n_{l-1} with n2p2's normalize_nodes and 1 otherwise. The output layer has one neuron.
+
+Training needs the gradient with respect to the weights of
+    sum_i c_i y_i  +  d_i (dy_i/dx_i . v_i)
+(energy term, and force term: the derivative of the input gradient along v_i). The second is
+a forward-mode tangent through the network followed by one reverse pass over the primal and
+tangent graphs together ("double backprop"); see `atom_reverse`.
+
+Atoms are processed in fixed chunks; each chunk accumulates its own parameter gradient and the
+chunks are summed in order, so results do not depend on the number of threads.
+"""
 from libc.math cimport exp, tanh, cos, sin, log1p
+from libc.stdlib cimport malloc, calloc, free
 from libc.stdint cimport int32_t, int64_t
 
-import numpy as np
+from _contract cimport *
+from _parallel cimport parallel_for, fail
+
+cdef enum:
+    CHUNK = 32            # atoms per gradient accumulator
+
 
 cdef inline double activate(int code, double x, double *d1, double *d2) noexcept nogil:
     """f(x), f'(x) into d1 and f''(x) into d2, for n2p2's activation letters (§6)."""
     cdef double f, e, s
-    if code == 108:      # 'l' linear
+    if code == ACTIVATION_LINEAR:
         d1[0] = 1.0
         d2[0] = 0.0
         return x
-    if code == 116:      # 't' tanh
+    if code == ACTIVATION_TANH:
         f = tanh(x)
         d1[0] = 1.0 - f * f
         d2[0] = -2.0 * f * d1[0]
         return f
-    if code == 115:      # 's' logistic, clamped at +-35 as n2p2
+    if code == ACTIVATION_LOGISTIC:  # clamped at +-35 as n2p2
         if x > 35.0:
             d1[0] = 0.0
             d2[0] = 0.0
@@ -31,7 +51,7 @@ cdef inline double activate(int code, double x, double *d1, double *d2) noexcept
         d1[0] = f * (1.0 - f)
         d2[0] = d1[0] * (1.0 - 2.0 * f)
         return f
-    if code == 112:      # 'p' softplus: x above 35, 0 below -35 (n2p2)
+    if code == ACTIVATION_SOFTPLUS:  # x above 35, 0 below -35 (n2p2)
         if x > 35.0:
             d1[0] = 1.0
             d2[0] = 0.0
@@ -44,61 +64,36 @@ cdef inline double activate(int code, double x, double *d1, double *d2) noexcept
         d1[0] = s
         d2[0] = s * (1.0 - s)
         return log1p(exp(x))
-    if code == 114:      # 'r' relu
+    if code == ACTIVATION_RELU:
         d2[0] = 0.0
         if x > 0.0:
             d1[0] = 1.0
             return x
         d1[0] = 0.0
         return 0.0
-    if code == 103:      # 'g' gaussian
+    if code == ACTIVATION_GAUSSIAN:
         f = exp(-0.5 * x * x)
         d1[0] = -x * f
         d2[0] = (x * x - 1.0) * f
         return f
-    if code == 99:       # 'c' cos
+    if code == ACTIVATION_COS:
         d1[0] = -sin(x)
         d2[0] = -cos(x)
         return cos(x)
-    if code == 83:       # 'S' reverse logistic: 1 - s
+    if code == ACTIVATION_REVERSE_LOGISTIC:  # 1 - logistic
         s = 1.0 / (1.0 + exp(-x))
         d1[0] = s * (s - 1.0)
         d2[0] = s * (1.0 - s) * (2.0 * s - 1.0)
         return 1.0 - s
-    if code == 101:      # 'e' exp(-x)
+    if code == ACTIVATION_EXP:  # exp(-x)
         f = exp(-x)
         d1[0] = -f
         d2[0] = f
         return f
-    # 'h' harmonic x^2
+    # ACTIVATION_HARMONIC: x^2
     d1[0] = 2.0 * x
     d2[0] = 2.0
     return x * x
-
-
-cdef struct Net:
-    int n_layers          # number of weight layers (hidden layers + 1)
-    const int32_t *size   # neurons per layer, size[0] = inputs, size[n_layers] = 1
-    const int32_t *act    # activation code of layers 1..n_layers (index l - 1)
-    const double *scale   # s_l, index l - 1
-    const int64_t *woff   # offset of W_l in the weight vector, index l - 1
-    const int64_t *boff   # offset of b_l, index l - 1
-    int64_t width         # largest layer size
-    int64_t n_weights
-
-
-cdef Net make_net(const int32_t[::1] size, const int32_t[::1] act, const double[::1] scale,
-                  const int64_t[::1] woff, const int64_t[::1] boff, int64_t n_weights):
-    cdef Net net
-    net.n_layers = act.shape[0]
-    net.size = &size[0]
-    net.act = &act[0]
-    net.scale = &scale[0]
-    net.woff = &woff[0]
-    net.boff = &boff[0]
-    net.width = int(np.max(size))
-    net.n_weights = n_weights
-    return net
 
 
 cdef void atom_forward(const Net *net, const double *w, const double *x, double *z, double *a,
@@ -231,3 +226,104 @@ cdef void atom_reverse(const Net *net, const double *w, const double *z, const d
             bar_a[(l - 1) * W + j] = sa
 
 
+# -- parallel drivers (the KernelTable entry points) ---------------------------------------
+
+cdef struct Job:
+    const Net *net
+    const double *weights
+    int64_t n
+    const double *x
+    double *y
+    double *dydx
+    const double *c
+    const double *d
+    const double *v
+    double *partial          # [chunk][weight] gradient accumulators
+    int64_t buffer           # doubles of scratch per thread
+
+
+cdef void *job_scratch(const void *context) noexcept nogil:
+    return malloc((<const Job *> context).buffer * sizeof(double))
+
+
+cdef void job_scratch_delete(const void *context, void *scratch) noexcept nogil:
+    free(scratch)
+
+
+cdef int evaluate_item(const void *context, void *scratch, int64_t i) noexcept nogil:
+    cdef const Job *job = <const Job *> context
+    cdef const Net *net = job.net
+    cdef double *buf = <double *> scratch
+    cdef int64_t block = (net.n_layers + 1) * net.width
+    atom_forward(net, job.weights, &job.x[i * net.size[0]], buf, buf + block, buf + 2 * block,
+                 buf + 3 * block)
+    job.y[i] = buf[block + net.n_layers * net.width]
+    if job.dydx != NULL:
+        atom_input_gradient(net, job.weights, buf + 2 * block, buf + 4 * block,
+                            &job.dydx[i * net.size[0]])
+    return STATUS_OK
+
+
+cdef int gradient_chunk(const void *context, void *scratch, int64_t chunk) noexcept nogil:
+    cdef const Job *job = <const Job *> context
+    cdef const Net *net = job.net
+    cdef double *buf = <double *> scratch
+    cdef int64_t block = (net.n_layers + 1) * net.width, n_in = net.size[0], i, q
+    cdef int64_t last = (chunk + 1) * CHUNK if (chunk + 1) * CHUNK < job.n else job.n
+    cdef double *partial = &job.partial[chunk * net.n_weights]
+    for q in range(net.n_weights):
+        partial[q] = 0.0
+    for i in range(chunk * CHUNK, last):
+        if job.c[i] == 0.0 and job.d[i] == 0.0:
+            continue
+        atom_forward(net, job.weights, &job.x[i * n_in], buf, buf + block, buf + 2 * block,
+                     buf + 3 * block)
+        atom_reverse(net, job.weights, buf, buf + block, buf + 2 * block, buf + 3 * block,
+                     &job.v[i * n_in], job.c[i], job.d[i], buf + 4 * block, buf + 5 * block,
+                     buf + 6 * block, buf + 7 * block, partial)
+    return STATUS_OK
+
+
+cdef int net_evaluate(const Net *net, const double *weights, int64_t n, const double *x,
+                      double *y, double *dydx, int n_threads, Error *error) noexcept nogil:
+    cdef Job job
+    job.net = net
+    job.weights = weights
+    job.n = n
+    job.x = x
+    job.y = y
+    job.dydx = dydx
+    job.buffer = 5 * (net.n_layers + 1) * net.width
+    return parallel_for(n, 16, n_threads, job_scratch, evaluate_item, job_scratch_delete, &job,
+                        "network", error)
+
+
+cdef int net_weight_gradient(const Net *net, const double *weights, int64_t n,
+                             const double *x, const double *c, const double *d,
+                             const double *v, double *gradient, int n_threads,
+                             Error *error) noexcept nogil:
+    """Adds to `gradient`; chunks of CHUNK atoms accumulate separately and are summed in
+    chunk order, so the result is the same for any number of threads."""
+    cdef Job job
+    cdef int64_t n_chunks = (n + CHUNK - 1) // CHUNK, chunk, q
+    cdef int status
+    job.net = net
+    job.weights = weights
+    job.n = n
+    job.x = x
+    job.c = c
+    job.d = d
+    job.v = v
+    job.buffer = 10 * (net.n_layers + 1) * net.width
+    job.partial = <double *> malloc(n_chunks * net.n_weights * sizeof(double) + 1)
+    if job.partial == NULL:
+        return fail(error, STATUS_NO_MEMORY, "network gradient",
+                    "cannot allocate the per-chunk gradients")
+    status = parallel_for(n_chunks, 1, n_threads, job_scratch, gradient_chunk,
+                          job_scratch_delete, &job, "network gradient", error)
+    if status == STATUS_OK:
+        for chunk in range(n_chunks):
+            for q in range(net.n_weights):
+                gradient[q] += job.partial[chunk * net.n_weights + q]
+    free(job.partial)
+    return status

@@ -1,0 +1,50 @@
+"""Which instruction-set variant of the hot kernels runs (ext/kernels/, compiled once per
+variant), and the one place where a kernel's Status becomes a Python exception.
+
+fastpot/_kernels/__init__.py chooses the variant at import and installs its KernelTable here;
+every compiled caller reaches the kernels through `kernels()`.
+"""
+from cpython.pycapsule cimport PyCapsule_GetPointer
+
+from _contract cimport *
+
+cdef const KernelTable *ACTIVE = NULL
+cdef object ACTIVE_MODULE = None
+
+# The status codes of ext/_contract.pxd, for the Python layer.
+STATUS = {"OK": STATUS_OK, "NO_MEMORY": STATUS_NO_MEMORY,
+          "TOO_MANY_PAIRS": STATUS_TOO_MANY_PAIRS, "INVALID": STATUS_INVALID}
+
+
+def install(module):
+    """Make `module` (a variant's _fused module) the one every kernel call goes through."""
+    global ACTIVE, ACTIVE_MODULE
+    ACTIVE = <const KernelTable *> PyCapsule_GetPointer(module.kernel_table(),
+                                                         b"fastpot.KernelTable")
+    ACTIVE_MODULE = module  # keeps the variant's code loaded
+
+
+def active():
+    """Name of the installed variant, or None."""
+    return None if ACTIVE == NULL else ACTIVE.name.decode()
+
+
+cdef const KernelTable *kernels() except NULL:
+    if ACTIVE == NULL:
+        raise RuntimeError("no kernel variant installed (fastpot._kernels was not imported)")
+    return ACTIVE
+
+
+cdef int check(int status, const Error *error) except -1:
+    """Raise the exception that matches a kernel's status; 0 when it succeeded."""
+    if status == STATUS_OK:
+        return 0
+    if error != NULL and error.code != STATUS_OK:
+        message = error.message.decode("utf-8", "replace")
+    else:
+        message = f"kernel failed with status {status}"
+    if status == STATUS_NO_MEMORY:
+        raise MemoryError(message)
+    if status == STATUS_TOO_MANY_PAIRS or status == STATUS_INVALID:
+        raise ValueError(message)
+    raise RuntimeError(message)

@@ -1,0 +1,131 @@
+"""The fused prediction kernel, and the kernel table of this instruction-set variant.
+
+For each centre atom: symmetry functions -> scaling -> its element's network -> dE/dG ->
+backward pass, in one pass over the atoms with per-thread work arrays, so nothing but the
+per-entry gradients is written between stages. The caller sums entry gradients into atoms
+(ext/_neighbors.pyx gather_entry_gradients), so MD and single evaluations share that step.
+"""
+from cpython.pycapsule cimport PyCapsule_New
+from libc.stdlib cimport malloc, calloc, free
+from libc.stdint cimport int32_t, int64_t
+
+from _contract cimport *
+from _parallel cimport parallel_for
+
+from ._sf cimport (Scratch, scratch_new, scratch_delete, centre_values, centre_backward,
+                   sf_values, sf_backward, sf_derivatives)
+from ._net cimport atom_forward, atom_input_gradient, net_evaluate, net_weight_gradient
+
+
+cdef extern from *:
+    """
+    #ifndef FASTPOT_VARIANT
+    #define FASTPOT_VARIANT "unknown"
+    #endif
+    """
+    const char *FASTPOT_VARIANT
+
+
+cdef struct Workspace:
+    Scratch *scratch
+    double *rows          # G, x, dy/dx, c: 4 x max_functions
+    double *net           # network buffers
+
+
+cdef struct Job:
+    const Model *m
+    const int32_t *species
+    const PairList *pairs
+    double *energies
+    int32_t *extrapolated
+    double *grad_entry
+
+
+cdef void *workspace_new(const void *context) noexcept nogil:
+    cdef const Job *job = <const Job *> context
+    cdef const Model *m = job.m
+    cdef Workspace *w = <Workspace *> calloc(1, sizeof(Workspace))
+    if w == NULL:
+        return NULL
+    w.scratch = scratch_new(job.pairs.max_row, m.sf.max_factors, m.sf.max_powers,
+                            m.n_elements)
+    w.rows = <double *> malloc(4 * m.max_functions * sizeof(double))
+    w.net = <double *> malloc(m.net_buffer * sizeof(double))
+    if w.scratch == NULL or w.rows == NULL or w.net == NULL:
+        workspace_delete(context, w)
+        return NULL
+    return w
+
+
+cdef void workspace_delete(const void *context, void *scratch) noexcept nogil:
+    cdef Workspace *w = <Workspace *> scratch
+    scratch_delete(w.scratch)
+    free(w.rows)
+    free(w.net)
+    free(w)
+
+
+cdef int model_centre(const void *context, void *scratch, int64_t i) noexcept nogil:
+    """Energy of atom i, its count of functions outside the training range, and (with
+    grad_entry) the gradients of the total energy with respect to its entry vectors."""
+    cdef const Job *job = <const Job *> context
+    cdef const Model *m = job.m
+    cdef Workspace *w = <Workspace *> scratch
+    cdef int e = job.species[i]
+    cdef int64_t n = m.sf.n_functions[e], s, L = m.nets[e].n_layers, W = m.nets[e].width
+    cdef double *G = w.rows
+    cdef double *x = w.rows + m.max_functions
+    cdef double *dydx = w.rows + 2 * m.max_functions
+    cdef double *c = w.rows + 3 * m.max_functions
+    cdef double *buf = w.net
+    cdef double eps = m.extrapolation_eps
+    cdef int32_t outside = 0
+    for s in range(n):
+        G[s] = 0.0
+    centre_values(i, &m.sf, w.scratch, job.species, job.pairs, G)
+    for s in range(n):
+        if G[s] + eps < m.gmin[e][s] or G[s] - eps > m.gmax[e][s]:
+            outside += 1
+        x[s] = m.offset[e] + m.factor[e][s] * (G[s] - m.shift[e][s])
+    job.extrapolated[i] = outside
+    atom_forward(&m.nets[e], m.weights[e], x, buf, buf + (L + 1) * W, buf + 2 * (L + 1) * W,
+                 buf + 3 * (L + 1) * W)
+    job.energies[i] = m.energy_unit * buf[(L + 1) * W + L * W] + m.atom_energy[e]
+    if job.grad_entry != NULL:
+        atom_input_gradient(&m.nets[e], m.weights[e], buf + 2 * (L + 1) * W,
+                            buf + 4 * (L + 1) * W, dydx)
+        for s in range(n):
+            c[s] = m.energy_unit * dydx[s] * m.factor[e][s]
+        centre_backward(i, &m.sf, w.scratch, job.species, job.pairs, c, job.grad_entry)
+    return STATUS_OK
+
+
+cdef int model_evaluate(const Model *m, const int32_t *species, const PairList *pairs,
+                        double *energies, int32_t *extrapolated, double *grad_entry,
+                        int n_threads, Error *error) noexcept nogil:
+    """Energies of all atoms, extrapolation counts, and (grad_entry not NULL) the gradient of
+    the total energy with respect to every entry vector (3 doubles per entry, all written)."""
+    cdef Job job
+    job.m = m
+    job.species = species
+    job.pairs = pairs
+    job.energies = energies
+    job.extrapolated = extrapolated
+    job.grad_entry = grad_entry
+    return parallel_for(pairs.n_atoms, 4, n_threads, workspace_new, model_centre,
+                        workspace_delete, &job, "potential", error)
+
+
+cdef KernelTable TABLE
+TABLE.name = FASTPOT_VARIANT
+TABLE.sf_values = sf_values
+TABLE.sf_backward = sf_backward
+TABLE.sf_derivatives = sf_derivatives
+TABLE.net_evaluate = net_evaluate
+TABLE.net_weight_gradient = net_weight_gradient
+TABLE.model_evaluate = model_evaluate
+
+
+def kernel_table():
+    """The entry points of this variant, as a capsule for ext/_dispatch.pyx."""
+    return PyCapsule_New(&TABLE, b"fastpot.KernelTable", NULL)

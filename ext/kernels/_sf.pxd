@@ -1,0 +1,49 @@
+# Symmetry-function kernels of one instruction-set variant (ext/kernels/_sf.pyx), for the
+# fused model (ext/kernels/_fused.pyx) and the kernel table.
+from libc.stdint cimport int32_t, int64_t
+
+from _contract cimport Error, PairList, Tables
+
+
+cdef struct Scratch:
+    int64_t capacity      # neighbours per centre
+    int64_t batch         # pairs per batch (>= capacity, so one neighbour's pairs always fit)
+    int max_factors
+    int max_powers        # distinct (lambda, zeta) per element block
+    # neighbours of the current centre, sorted by element: block b is start[b]..start[b+1]
+    double *R
+    double *X
+    double *Y
+    double *Z
+    int64_t *entry
+    int64_t *start
+    # angular factors A[f * nn + n] and their R-derivatives
+    double *A
+    double *dA
+    double *rows          # NEIGHBOR_ROWS x capacity
+    # the current batch of neighbour pairs (j, k), j < k
+    int64_t *pair_j
+    int64_t *pair_k
+    double *pair_rows     # PAIR_ROWS x batch
+
+
+
+cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
+                          int n_elements) noexcept nogil
+cdef void scratch_delete(Scratch *s) noexcept nogil
+cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
+                        const PairList *pairs, double *G) noexcept nogil
+cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
+                          const PairList *pairs, const double *c,
+                          double *grad_entry) noexcept nogil
+
+cdef int sf_values(const Tables *t, const int32_t *species, const PairList *pairs,
+                   const int64_t *row_start, double *out, int n_threads,
+                   Error *error) noexcept nogil
+cdef int sf_backward(const Tables *t, const int32_t *species, const PairList *pairs,
+                     const int64_t *row_start, const double *dEdG, double *grad_entry,
+                     int n_threads, Error *error) noexcept nogil
+cdef int sf_derivatives(const Tables *t, const int32_t *species, const PairList *pairs,
+                        const int32_t *slot_of_entry, const int32_t *self_slot,
+                        const int64_t *block_start, double *blocks, const int64_t *row_start,
+                        double *strain, int n_threads, Error *error) noexcept nogil

@@ -1,0 +1,1 @@
+"""The kernels of ext/kernels/ compiled for the baseline instruction set (see fastpot/_kernels)."""
