@@ -67,7 +67,7 @@ def instruction_sets():
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return {"baseline": []}
     levels = {"baseline": ["-march=x86-64-v2"], "avx2": ["-march=x86-64-v3"],
-              "avx512": ["-march=x86-64-v4", "-mprefer-vector-width=512"]}
+              "avx512": ["-march=x86-64-v4"]}
     # compilers older than gcc 11 / clang 12 lack the level names: spell out the features
     fallback = {"baseline": ["-msse4.2", "-mpopcnt"],
                 "avx2": ["-mavx2", "-mfma", "-mbmi", "-mbmi2", "-mf16c"],

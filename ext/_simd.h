@@ -218,36 +218,52 @@ static inline double fp_sum(int m, const double *x) {
     return sum;
 }
 
-/* Add one group's contribution to the derivatives of S_i for each pair p (see
- * centre_backward): W = Aj Ak B; Sc += Qc W; Sj += Q dAj Ak B; Sk += Q Aj dAk B;
- * Sjk += Q Aj Ak dB. B, dB are NULL for wide (type 9) groups. */
-static inline void fp_angular_accumulate(int m, const double *Aj, const double *dAj,
-                                         const double *Ak, const double *dAk, const double *B,
-                                         const double *dB, const double *Q, const double *Qc,
-                                         double *Sc, double *Sj, double *Sk, double *Sjk) {
+/* The product of a group's three factors for each pair p and its partial derivatives:
+ * T = Aj Ak B, Tj = dT/dR_j = dAj Ak B, Tk = Aj dAk B, Tjk = Aj Ak dB. B and dB are NULL for
+ * wide (type 9) groups, which have no R_jk factor (then Tjk = 0). */
+static inline void fp_pair_products(int m, const double *Aj, const double *dAj,
+                                    const double *Ak, const double *dAk, const double *B,
+                                    const double *dB, double *T, double *Tj, double *Tk,
+                                    double *Tjk) {
     int p;
     if (B) {
         FP_SIMD for (p = 0; p < m; p++) {
             double AjAk = Aj[p] * Ak[p];
-            double QB = Q[p] * B[p];
-            Sc[p] += Qc[p] * AjAk * B[p];
-            Sj[p] += QB * dAj[p] * Ak[p];
-            Sk[p] += QB * Aj[p] * dAk[p];
-            Sjk[p] += Q[p] * AjAk * dB[p];
+            T[p] = AjAk * B[p];
+            Tj[p] = dAj[p] * Ak[p] * B[p];
+            Tk[p] = Aj[p] * dAk[p] * B[p];
+            Tjk[p] = AjAk * dB[p];
         }
     } else {
         FP_SIMD for (p = 0; p < m; p++) {
-            Sc[p] += Qc[p] * Aj[p] * Ak[p];
-            Sj[p] += Q[p] * dAj[p] * Ak[p];
-            Sk[p] += Q[p] * Aj[p] * dAk[p];
+            T[p] = Aj[p] * Ak[p];
+            Tj[p] = dAj[p] * Ak[p];
+            Tk[p] = Aj[p] * dAk[p];
+            Tjk[p] = 0.0;
         }
+    }
+}
+
+/* Add one group's contribution to the derivatives of S_i = sum_s c_s G_s for each pair p,
+ * given Q = sum over members of c_s 2^(1-zeta) P^zeta and Qc the same with the cos-derivative
+ * of P^zeta: Sc += Qc T, Sj += Q Tj, Sk += Q Tk, Sjk += Q Tjk. */
+static inline void fp_angular_accumulate(int m, const double *T, const double *Tj,
+                                         const double *Tk, const double *Tjk, const double *Q,
+                                         const double *Qc, double *Sc, double *Sj, double *Sk,
+                                         double *Sjk) {
+    int p;
+    FP_SIMD for (p = 0; p < m; p++) {
+        Sc[p] += Qc[p] * T[p];
+        Sj[p] += Q[p] * Tj[p];
+        Sk[p] += Q[p] * Tk[p];
+        Sjk[p] += Q[p] * Tjk[p];
     }
 }
 
 /* For each pair p = (j[p], k[p]) of neighbours (vectors X, Y, Z, lengths R), turn the
  * derivatives with respect to cos, R_j, R_k, R_jk into gradients with respect to D_j and D_k,
  * and add them to the neighbours' gradients gx, gy, gz. Rjk NULL: no R_jk dependence. The
- * per-pair vectors are computed in a vector loop into out[6 * m] rows, then added in pair
+ * per-pair vectors are computed in a vector loop into out[6 * m] rows, then added in a fixed
  * order (several pairs share a neighbour). */
 static inline void fp_angular_scatter(int m, const int64_t *jj, const int64_t *kk,
                                       const double *R, const double *X, const double *Y,
@@ -275,14 +291,28 @@ static inline void fp_angular_scatter(int m, const int64_t *jj, const int64_t *k
         py[p] = c * yj + tk * yk + s * dy;
         pz[p] = c * zj + tk * zk + s * dz;
     }
-    for (p = 0; p < m; p++) {
-        int64_t j = jj[p], k = kk[p];
-        gx[j] += ox[p];
-        gy[j] += oy[p];
-        gz[j] += oz[p];
-        gx[k] += px[p];
-        gy[k] += py[p];
-        gz[k] += pz[p];
+    /* pairs come in runs of equal j (they are made j by j): sum each run once */
+    p = 0;
+    while (p < m) {
+        int64_t j = jj[p];
+        int q = p, r;
+        double sx = 0.0, sy = 0.0, sz = 0.0;
+        while (q < m && jj[q] == j) q++;
+        FP_SIMD_SUM(sx, sy, sz) for (r = p; r < q; r++) {
+            sx += ox[r];
+            sy += oy[r];
+            sz += oz[r];
+        }
+        gx[j] += sx;
+        gy[j] += sy;
+        gz[j] += sz;
+        for (r = p; r < q; r++) {
+            int64_t k = kk[r];
+            gx[k] += px[r];
+            gy[k] += py[r];
+            gz[k] += pz[r];
+        }
+        p = q;
     }
 }
 
@@ -365,6 +395,12 @@ static inline double fp_dot(int m, const double *x, const double *y) {
     int p;
     FP_SIMD_SUM(sum) for (p = 0; p < m; p++) sum += x[p] * y[p];
     return sum;
+}
+
+/* y += a x */
+static inline void fp_axpy(int m, double a, const double *x, double *y) {
+    int p;
+    FP_SIMD for (p = 0; p < m; p++) y[p] += a * x[p];
 }
 
 /* y1 += a x1, y2 += a x2 */

@@ -10,10 +10,12 @@ cdef extern from "_simd.h" nogil:
     void fp_gaussian_cutoff_block(int kind, int m, const double *r, double eta, double rs,
                                   double rc, double alpha, double *g, double *dg)
     double fp_sum(int m, const double *x)
-    void fp_angular_accumulate(int m, const double *Aj, const double *dAj, const double *Ak,
-                               const double *dAk, const double *B, const double *dB,
-                               const double *Q, const double *Qc, double *Sc, double *Sj,
-                               double *Sk, double *Sjk)
+    void fp_pair_products(int m, const double *Aj, const double *dAj, const double *Ak,
+                          const double *dAk, const double *B, const double *dB, double *T,
+                          double *Tj, double *Tk, double *Tjk)
+    void fp_angular_accumulate(int m, const double *T, const double *Tj, const double *Tk,
+                               const double *Tjk, const double *Q, const double *Qc, double *Sc,
+                               double *Sj, double *Sk, double *Sjk)
     void fp_angular_scatter(int m, const int64_t *jj, const int64_t *kk, const double *R,
                             const double *X, const double *Y, const double *Z,
                             const double *cosv, const double *Rjk, const double *Sc,
@@ -26,4 +28,5 @@ cdef extern from "_simd.h" nogil:
     void fp_angular_powers(int m, const double *cosv, double lam, double zeta, int izeta,
                            double *Pz, double *dPz)
     double fp_dot(int m, const double *x, const double *y)
+    void fp_axpy(int m, double a, const double *x, double *y)
     void fp_axpy2(int m, double a, const double *x1, const double *x2, double *y1, double *y2)

@@ -12,8 +12,8 @@ from libc.stdint cimport int32_t, int64_t
 from _contract cimport *
 from _parallel cimport parallel_for
 
-from ._sf cimport (Scratch, scratch_new, scratch_delete, centre_values, centre_backward,
-                   sf_values, sf_backward, sf_derivatives)
+from ._sf cimport (Scratch, scratch_new, scratch_delete, centre_values, centre_values_kept,
+                   centre_backward, sf_values, sf_backward, sf_derivatives)
 from ._net cimport atom_forward, atom_input_gradient, net_evaluate, net_weight_gradient
 
 
@@ -82,7 +82,10 @@ cdef int model_centre(const void *context, void *scratch, int64_t i) noexcept no
     cdef int32_t outside = 0
     for s in range(n):
         G[s] = 0.0
-    centre_values(i, &m.sf, w.scratch, job.species, job.pairs, G)
+    if job.grad_entry == NULL:
+        centre_values(i, &m.sf, w.scratch, job.species, job.pairs, G)
+    elif centre_values_kept(i, &m.sf, w.scratch, job.species, job.pairs, G) != 0:
+        return STATUS_NO_MEMORY
     for s in range(n):
         if G[s] + eps < m.gmin[e][s] or G[s] - eps > m.gmax[e][s]:
             outside += 1

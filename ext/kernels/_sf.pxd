@@ -5,9 +5,16 @@ from libc.stdint cimport int32_t, int64_t
 from _contract cimport Error, PairList, Tables
 
 
+cdef struct KeptBatch:
+    int64_t base          # element block (centre, a, b)
+    int64_t count         # pairs
+    int64_t rows          # where its rows start in Scratch.kept
+    int64_t pairs         # where its (j, k) start in Scratch.kept_pairs
+
+
 cdef struct Scratch:
     int64_t capacity      # neighbours per centre
-    int64_t batch         # pairs per batch (>= capacity, so one neighbour's pairs always fit)
+    int64_t batch         # neighbour pairs per batch
     int max_factors
     int max_powers        # distinct (lambda, zeta) per element block
     # neighbours of the current centre, sorted by element: block b is start[b]..start[b+1]
@@ -25,6 +32,18 @@ cdef struct Scratch:
     int64_t *pair_j
     int64_t *pair_k
     double *pair_rows     # PAIR_ROWS x batch
+    # what centre_values_kept keeps for the derivatives of the current centre (growable)
+    double *kept          # per batch: cos, R_jk, (P, dP) per power, (T, T_j, T_k, T_jk) per group
+    int64_t kept_size
+    int64_t kept_used
+    int64_t *kept_pairs   # per batch: its j, then its k
+    int64_t kept_pairs_size
+    int64_t kept_pairs_used
+    KeptBatch *kept_batches
+    int64_t kept_batches_size
+    int64_t n_kept_batches
+    double *radial_slopes # dg/dR of each radial function at each neighbour of its block
+    int64_t radial_slopes_size
 
 
 
@@ -33,6 +52,8 @@ cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
 cdef void scratch_delete(Scratch *s) noexcept nogil
 cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
                         const PairList *pairs, double *G) noexcept nogil
+cdef int centre_values_kept(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
+                            const PairList *pairs, double *G) noexcept nogil
 cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
                           const PairList *pairs, const double *c,
                           double *grad_entry) noexcept nogil

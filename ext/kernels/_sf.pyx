@@ -15,10 +15,11 @@ The backward pass never forms dG/dR: per pair it folds the members' weights into
 (d/dcos, d/dR_j, d/dR_k, d/dR_jk) and writes one gradient vector per neighbour entry.
 Each centre atom writes only its own outputs, so results do not depend on the thread count.
 """
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memcpy
 from libc.stdint cimport int32_t, int64_t
 
-from _contract cimport Error, PairList, Tables, STATUS_OK
+from _contract cimport Error, PairList, Tables, STATUS_OK, STATUS_NO_MEMORY
 from _parallel cimport parallel_for
 from _simd cimport *
 
@@ -26,7 +27,8 @@ from _simd cimport *
 cdef enum:
     NEIGHBOR_ROWS = 8   # rows of length `capacity` (per neighbour of the centre)
     PAIR_ROWS = 24      # rows of length `batch` (per neighbour pair)
-    MIN_BATCH = 512    # neighbour pairs processed together
+    BATCH = 256         # neighbour pairs processed together (their rows stay in L1)
+    MIN_ROOM = 8       # a batch with less room left than this is processed first
 
 
 cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
@@ -36,7 +38,7 @@ cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
     if s == NULL:
         return NULL
     s.capacity = capacity if capacity > 0 else 1
-    s.batch = s.capacity if s.capacity > MIN_BATCH else MIN_BATCH
+    s.batch = BATCH
     s.max_factors = max_factors if max_factors > 0 else 1
     s.max_powers = max_powers
     s.R = <double *> malloc(4 * s.capacity * sizeof(double))
@@ -68,6 +70,10 @@ cdef void scratch_delete(Scratch *s) noexcept nogil:
     free(s.rows)
     free(s.pair_j)
     free(s.pair_rows)
+    free(s.kept)
+    free(s.kept_pairs)
+    free(s.kept_batches)
+    free(s.radial_slopes)
     free(s)
 
 
@@ -180,112 +186,57 @@ cdef void batch_values(int64_t m, int e, int64_t nn, int64_t base, const Tables 
                 m, powers + 2 * t.member_power[q] * B_, W)
 
 
-cdef void batch_backward(int64_t m, int e, int64_t nn, int64_t base, const Tables *t,
-                         Scratch *s, const double *c, double *gx, double *gy,
-                         double *gz) noexcept nogil:
-    """Add the gradient of the angular part of S_i for one batch of m pairs to the
-    neighbours' gradients. Members' weights are folded into four scalars per pair, the
-    derivatives with respect to cos(theta), R_j, R_k and R_jk, before any vector is formed."""
-    cdef int64_t B_ = s.batch
-    cdef double *cosv = s.pair_rows
-    cdef double *rjk = s.pair_rows + B_
-    cdef double *Aj = s.pair_rows + 2 * B_
-    cdef double *dAj = s.pair_rows + 3 * B_
-    cdef double *Ak = s.pair_rows + 4 * B_
-    cdef double *dAk = s.pair_rows + 5 * B_
-    cdef double *fcjk = s.pair_rows + 6 * B_
-    cdef double *dfcjk = s.pair_rows + 7 * B_
-    cdef double *Bv = s.pair_rows + 8 * B_
-    cdef double *dBv = s.pair_rows + 9 * B_
-    cdef double *Q = s.pair_rows + 10 * B_
-    cdef double *Qc = s.pair_rows + 11 * B_
-    cdef double *Sc = s.pair_rows + 12 * B_
-    cdef double *Sj = s.pair_rows + 13 * B_
-    cdef double *Sk = s.pair_rows + 14 * B_
-    cdef double *Sjk = s.pair_rows + 15 * B_
-    cdef double *out = s.pair_rows + 16 * B_  # 6 rows
-    cdef int64_t g, q, f, p, f0 = t.factor_offsets[e]
-    cdef double fc_rc = -1.0, cz
-    cdef bint any_member, any_group = False
-    cdef double *powers
-    finish_pairs(s, m)
-    powers = batch_powers(m, base, t, s, True)
-    for p in range(m):
-        Sc[p] = 0.0
-        Sj[p] = 0.0
-        Sk[p] = 0.0
-        Sjk[p] = 0.0
-    for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
-        any_member = False
-        for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
-            cz = c[t.member_col[q]] * t.member_prefactor[q]
-            if cz == 0.0:
-                continue
-            if not any_member:
-                for p in range(m):
-                    Q[p] = 0.0
-                    Qc[p] = 0.0
-                any_member = True
-            fp_axpy2(m, cz, powers + 2 * t.member_power[q] * B_,
-                     powers + (2 * t.member_power[q] + 1) * B_, Q, Qc)
-        if not any_member:
+cdef struct PairCursor:
+    int64_t j             # current first neighbour of a pair
+    int64_t k             # next partner of j to consider (-1: start of j's partners)
+
+
+cdef int64_t next_batch(Scratch *s, int64_t a0, int64_t a1, int64_t b0, int64_t b1,
+                        double rc_ang, double narrow_cut, PairCursor *cursor) noexcept nogil:
+    """Fill the batch with the next pairs (j, k), a0 <= j < a1, b0 <= k < b1, k > j, that
+    can contribute (see add_pairs); returns how many (0: the block is done). A long row of
+    partners is split over batches, so a batch stays small enough for the L1 cache."""
+    cdef int64_t count = 0, j, k0, take
+    while cursor.j < a1:
+        j = cursor.j
+        k0 = b0 if b0 > j + 1 else j + 1
+        if cursor.k < k0:
+            cursor.k = k0
+        if s.R[j] >= rc_ang or cursor.k >= b1:
+            cursor.j += 1
+            cursor.k = -1
             continue
-        any_group = True
-        f = t.group_factor[g]
-        fp_take(m, &s.A[f * nn], s.pair_j, Aj)
-        fp_take(m, &s.dA[f * nn], s.pair_j, dAj)
-        fp_take(m, &s.A[f * nn], s.pair_k, Ak)
-        fp_take(m, &s.dA[f * nn], s.pair_k, dAk)
-        if t.group_wide[g]:
-            fp_angular_accumulate(m, Aj, dAj, Ak, dAk, NULL, NULL, Q, Qc, Sc, Sj, Sk, Sjk)
-        else:
-            if t.factor_rc[f0 + f] != fc_rc:
-                fc_rc = t.factor_rc[f0 + f]
-                fp_cutoff_block(t.cutoff_type, m, rjk, fc_rc, t.alpha, fcjk, dfcjk)
-            fp_gaussian_times(m, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fcjk, dfcjk,
-                              Bv, dBv)
-            fp_angular_accumulate(m, Aj, dAj, Ak, dAk, Bv, dBv, Q, Qc, Sc, Sj, Sk, Sjk)
-    if any_group:
-        fp_angular_scatter(m, s.pair_j, s.pair_k, s.R, s.X, s.Y, s.Z, cosv,
-                           rjk if t.block_needs_rjk[base] else NULL, Sc, Sj, Sk, Sjk, out, gx,
-                           gy, gz)
+        take = s.batch - count
+        if take < MIN_ROOM:
+            break
+        if take > b1 - cursor.k:
+            take = b1 - cursor.k
+        count = add_pairs(s, j, cursor.k, cursor.k + take, rc_ang, narrow_cut, count)
+        cursor.k += take
+    return count
 
 
-cdef void angular_pass(int64_t i, int e, int64_t nn, const Tables *t, Scratch *s,
-                       const double *c, double *G, double *gx, double *gy,
-                       double *gz) noexcept nogil:
-    """Loop over the neighbour pairs of centre i in batches, element block by element block:
-    values into G when c is NULL, otherwise gradients into gx, gy, gz."""
+cdef void angular_values(int e, int64_t nn, const Tables *t, Scratch *s,
+                         double *G) noexcept nogil:
+    """Add the angular functions of the current centre (element e) to G: its neighbour
+    pairs in batches, element block by element block."""
     cdef int n_el = t.n_elements
     cdef int a, b
-    cdef int64_t j, k0, count, base
-    cdef double rc_ang = t.angular_rc_max[e]
-    cdef double narrow_cut
+    cdef int64_t count, base
+    cdef PairCursor cursor
     for a in range(n_el):
         for b in range(a, n_el):
             base = (e * n_el + a) * n_el + b
             if t.group_offsets[base] == t.group_offsets[base + 1]:
                 continue
-            narrow_cut = t.block_narrow_cut[base]
-            count = 0
-            for j in range(s.start[a], s.start[a + 1]):
-                if s.R[j] >= rc_ang:
-                    continue
-                k0 = s.start[b] if s.start[b] > j + 1 else j + 1
-                if k0 >= s.start[b + 1]:
-                    continue
-                if count + (s.start[b + 1] - k0) > s.batch:
-                    if c == NULL:
-                        batch_values(count, e, nn, base, t, s, G)
-                    else:
-                        batch_backward(count, e, nn, base, t, s, c, gx, gy, gz)
-                    count = 0
-                count = add_pairs(s, j, k0, s.start[b + 1], rc_ang, narrow_cut, count)
-            if count > 0:
-                if c == NULL:
-                    batch_values(count, e, nn, base, t, s, G)
-                else:
-                    batch_backward(count, e, nn, base, t, s, c, gx, gy, gz)
+            cursor.j = s.start[a]
+            cursor.k = -1
+            while True:
+                count = next_batch(s, s.start[a], s.start[a + 1], s.start[b], s.start[b + 1],
+                                   t.angular_rc_max[e], t.block_narrow_cut[base], &cursor)
+                if count == 0:
+                    break
+                batch_values(count, e, nn, base, t, s, G)
 
 
 cdef void fill_factors(int e, int64_t nn, const Tables *t, Scratch *s,
@@ -308,7 +259,8 @@ cdef void fill_factors(int e, int64_t nn, const Tables *t, Scratch *s,
 
 cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
                         const PairList *pairs, double *G) noexcept nogil:
-    """Symmetry-function values of centre atom i into G (its row, n2p2 order)."""
+    """Symmetry-function values of centre atom i added to G (its row, n2p2 order), when no
+    derivative is needed (see centre_values_kept)."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
     cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, pairs)
@@ -334,7 +286,166 @@ cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *s
             G[t.radial_col[q]] += fp_sum(m, tmp)
     if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
         fill_factors(e, nn, t, s, False)
-        angular_pass(i, e, nn, t, s, NULL, G, NULL, NULL, NULL)
+        angular_values(e, nn, t, s, G)
+
+
+# -- values with everything the derivatives need ------------------------------------------
+#
+# centre_values_kept computes the values of centre i and keeps, in its Scratch, what any
+# derivative needs: for every radial function the slope dg/dR at each neighbour, and for
+# every batch of neighbour pairs its (j, k), cos(theta), R_jk, the angular powers with their
+# cos-derivatives and, per group, the factor product T with its partial derivatives. The
+# backward pass (one weighted sum over functions) and the stored derivatives (one function at
+# a time) then only combine kept numbers: no pair is generated and no exponential evaluated
+# twice. The kept rows of one centre are written and read in order (cache-friendly).
+
+cdef int grow(void **data, int64_t *size, int64_t needed, size_t item) noexcept nogil:
+    """Make room for `needed` items of `item` bytes; 0, or -1 when memory runs out."""
+    cdef int64_t new_size = 2 * size[0]
+    cdef void *p
+    if needed <= size[0]:
+        return 0
+    if new_size < needed:
+        new_size = needed
+    if new_size < 1024:
+        new_size = 1024
+    p = realloc(data[0], new_size * item)
+    if p == NULL:
+        return -1
+    data[0] = p
+    size[0] = new_size
+    return 0
+
+
+cdef inline int64_t kept_rows(int64_t base, const Tables *t) noexcept nogil:
+    """Rows a kept batch of block `base` has: cos, R_jk, 2 per power, 4 per group."""
+    return (2 + 2 * (t.power_offsets[base + 1] - t.power_offsets[base])
+            + 4 * (t.group_offsets[base + 1] - t.group_offsets[base]))
+
+
+cdef int batch_keep(int64_t m, int e, int64_t nn, int64_t base, const Tables *t, Scratch *s,
+                    double *G) noexcept nogil:
+    """Add the angular functions of one batch of m pairs to G and keep its rows (see above).
+    Returns 0, or -1 when memory runs out."""
+    cdef int64_t B_ = s.batch
+    cdef double *Aj = s.pair_rows + 2 * B_
+    cdef double *dAj = s.pair_rows + 3 * B_
+    cdef double *Ak = s.pair_rows + 4 * B_
+    cdef double *dAk = s.pair_rows + 5 * B_
+    cdef double *fcjk = s.pair_rows + 6 * B_
+    cdef double *dfcjk = s.pair_rows + 7 * B_
+    cdef double *Bv = s.pair_rows + 8 * B_
+    cdef double *dBv = s.pair_rows + 9 * B_
+    cdef int64_t n_powers = t.power_offsets[base + 1] - t.power_offsets[base]
+    cdef int64_t g, gi, q, f, p, p0 = t.power_offsets[base], f0 = t.factor_offsets[e]
+    cdef double fc_rc = -1.0
+    cdef double *rows
+    cdef double *T
+    cdef KeptBatch *batch
+    if (grow(<void **> &s.kept, &s.kept_size, s.kept_used + kept_rows(base, t) * m,
+             sizeof(double)) != 0
+            or grow(<void **> &s.kept_pairs, &s.kept_pairs_size, s.kept_pairs_used + 2 * m,
+                    sizeof(int64_t)) != 0
+            or grow(<void **> &s.kept_batches, &s.kept_batches_size, s.n_kept_batches + 1,
+                    sizeof(KeptBatch)) != 0):
+        return -1
+    batch = &s.kept_batches[s.n_kept_batches]
+    batch.base = base
+    batch.count = m
+    batch.rows = s.kept_used
+    batch.pairs = s.kept_pairs_used
+    s.n_kept_batches += 1
+    rows = s.kept + s.kept_used
+    s.kept_used += kept_rows(base, t) * m
+    memcpy(&s.kept_pairs[s.kept_pairs_used], s.pair_j, m * sizeof(int64_t))
+    memcpy(&s.kept_pairs[s.kept_pairs_used + m], s.pair_k, m * sizeof(int64_t))
+    s.kept_pairs_used += 2 * m
+    # geometry: cos into row 0, R_jk into row 1 (add_pairs left R_jk^2 in pair_rows row 1)
+    memcpy(rows + m, s.pair_rows + B_, m * sizeof(double))
+    fp_pair_geometry(m, s.pair_j, s.pair_k, s.R, s.X, s.Y, s.Z, rows, rows + m)
+    for q in range(n_powers):
+        fp_angular_powers(m, rows, t.power_lambda[p0 + q], t.power_zeta[p0 + q],
+                          t.power_izeta[p0 + q], rows + (2 + 2 * q) * m,
+                          rows + (3 + 2 * q) * m)
+    for gi in range(t.group_offsets[base + 1] - t.group_offsets[base]):
+        g = t.group_offsets[base] + gi
+        f = t.group_factor[g]
+        T = rows + (2 + 2 * n_powers + 4 * gi) * m
+        fp_take(m, &s.A[f * nn], s.pair_j, Aj)
+        fp_take(m, &s.dA[f * nn], s.pair_j, dAj)
+        fp_take(m, &s.A[f * nn], s.pair_k, Ak)
+        fp_take(m, &s.dA[f * nn], s.pair_k, dAk)
+        if t.group_wide[g]:
+            fp_pair_products(m, Aj, dAj, Ak, dAk, NULL, NULL, T, T + m, T + 2 * m, T + 3 * m)
+        else:
+            if t.factor_rc[f0 + f] != fc_rc:  # the R_jk cutoff is shared by groups of equal rc
+                fc_rc = t.factor_rc[f0 + f]
+                fp_cutoff_block(t.cutoff_type, m, rows + m, fc_rc, t.alpha, fcjk, dfcjk)
+            fp_gaussian_times(m, rows + m, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fcjk,
+                              dfcjk, Bv, dBv)
+            fp_pair_products(m, Aj, dAj, Ak, dAk, Bv, dBv, T, T + m, T + 2 * m, T + 3 * m)
+        for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
+            G[t.member_col[q]] += t.member_prefactor[q] * fp_dot(
+                m, rows + (2 + 2 * t.member_power[q]) * m, T)
+    return 0
+
+
+cdef int centre_values_kept(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
+                            const PairList *pairs, double *G) noexcept nogil:
+    """Symmetry-function values of centre i added to G (its row, n2p2 order), keeping what
+    its derivatives need in `s` (until the next centre). Returns 0, or -1 when memory runs
+    out."""
+    cdef int e = species[i]
+    cdef int n_el = t.n_elements
+    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, pairs)
+    cdef double *tmp = s.rows
+    cdef double *fc = s.rows + s.capacity
+    cdef double *dfc = s.rows + 2 * s.capacity
+    cdef int64_t b, k0, m, q, base, used = 0, count
+    cdef double rc
+    cdef int a, b2
+    cdef PairCursor cursor
+    s.n_kept_batches = 0
+    s.kept_used = 0
+    s.kept_pairs_used = 0
+    if grow(<void **> &s.radial_slopes, &s.radial_slopes_size,
+            (t.radial_offsets[(e + 1) * n_el] - t.radial_offsets[e * n_el]) * nn,
+            sizeof(double)) != 0:
+        return -1
+    # radial: as centre_values, keeping each function's slopes block by block
+    for b in range(n_el):
+        k0 = s.start[b]
+        m = s.start[b + 1] - k0
+        if m == 0:
+            continue
+        base = e * n_el + b
+        rc = -1.0
+        for q in range(t.radial_offsets[base], t.radial_offsets[base + 1]):
+            if t.radial_rc[q] != rc:
+                rc = t.radial_rc[q]
+                fp_cutoff_block(t.cutoff_type, m, &s.R[k0], rc, t.alpha, fc, dfc)
+            fp_gaussian_times(m, &s.R[k0], t.radial_eta[q], t.radial_rs[q], fc, dfc, tmp,
+                              &s.radial_slopes[used])
+            G[t.radial_col[q]] += fp_sum(m, tmp)
+            used += m
+    if t.factor_offsets[e + 1] == t.factor_offsets[e] or nn < 2:
+        return 0
+    fill_factors(e, nn, t, s, True)
+    for a in range(n_el):
+        for b2 in range(a, n_el):
+            base = (e * n_el + a) * n_el + b2
+            if t.group_offsets[base] == t.group_offsets[base + 1]:
+                continue
+            cursor.j = s.start[a]
+            cursor.k = -1
+            while True:
+                count = next_batch(s, s.start[a], s.start[a + 1], s.start[b2], s.start[b2 + 1],
+                                   t.angular_rc_max[e], t.block_narrow_cut[base], &cursor)
+                if count == 0:
+                    break
+                if batch_keep(count, e, nn, base, t, s, G) != 0:
+                    return -1
+    return 0
 
 
 cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
@@ -342,54 +453,88 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
                           double *grad_entry) noexcept nogil:
     """Gradient of S_i = sum_s c_s G_is with respect to each entry vector D_n of centre i,
     written to grad_entry[3 * entry] for every entry of its row (zero beyond its cutoffs).
-    `c` is centre i's row of dE/dG."""
+    `c` is centre i's row of dE/dG; `s` holds what centre_values_kept kept for centre i."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
-    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, pairs)
-    cdef int64_t cap = s.capacity
+    cdef int64_t nn = s.start[n_el], cap = s.capacity
     cdef double *gx = s.rows
     cdef double *gy = s.rows + cap
     cdef double *gz = s.rows + 2 * cap
     cdef double *acc = s.rows + 3 * cap
-    cdef double *tmp = s.rows + 4 * cap
-    cdef double *dtmp = s.rows + 5 * cap
-    cdef double *fc = s.rows + 6 * cap
-    cdef double *dfc = s.rows + 7 * cap
-    cdef int64_t n, q, k, m, base, k0, b
-    cdef double cz, rc
+    cdef int64_t B_ = s.batch
+    cdef double *Q = s.pair_rows + 2 * B_
+    cdef double *Qc = s.pair_rows + 3 * B_
+    cdef double *Sc = s.pair_rows + 4 * B_
+    cdef double *Sj = s.pair_rows + 5 * B_
+    cdef double *Sk = s.pair_rows + 6 * B_
+    cdef double *Sjk = s.pair_rows + 7 * B_
+    cdef double *out = s.pair_rows + 8 * B_  # 6 rows
+    cdef int64_t n, q, k, m, base, k0, b, used = 0, r, g, gi, n_powers
+    cdef double cz
+    cdef bint any_member, any_group
+    cdef const KeptBatch *batch
+    cdef double *rows
+    cdef double *T
+    cdef const int64_t *jj
     for n in range(nn):
         gx[n] = 0.0
         gy[n] = 0.0
         gz[n] = 0.0
-    # radial: dS/dD_n = (sum_s c_s dG_s/dR_n) D_n / R_n
+    # radial: dS/dD_n = (sum_s c_s dg_s/dR_n) D_n / R_n
     for b in range(n_el):
         k0 = s.start[b]
         m = s.start[b + 1] - k0
         base = e * n_el + b
-        if m == 0 or t.radial_offsets[base] == t.radial_offsets[base + 1]:
+        if m == 0:
             continue
         for k in range(m):
             acc[k] = 0.0
-        rc = -1.0
         for q in range(t.radial_offsets[base], t.radial_offsets[base + 1]):
-            cz = c[t.radial_col[q]]
-            if cz == 0.0:
-                continue
-            if t.radial_rc[q] != rc:
-                rc = t.radial_rc[q]
-                fp_cutoff_block(t.cutoff_type, m, &s.R[k0], rc, t.alpha, fc, dfc)
-            fp_gaussian_times(m, &s.R[k0], t.radial_eta[q], t.radial_rs[q], fc, dfc, tmp, dtmp)
-            for k in range(m):
-                acc[k] += cz * dtmp[k]
+            fp_axpy(m, c[t.radial_col[q]], &s.radial_slopes[used], acc)
+            used += m
         for k in range(m):
             n = k0 + k
             acc[k] /= s.R[n]
             gx[n] += acc[k] * s.X[n]
             gy[n] += acc[k] * s.Y[n]
             gz[n] += acc[k] * s.Z[n]
-    if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
-        fill_factors(e, nn, t, s, True)
-        angular_pass(i, e, nn, t, s, c, NULL, gx, gy, gz)
+    # angular: per kept batch, the members' weights folded into four scalars per pair
+    for r in range(s.n_kept_batches):
+        batch = &s.kept_batches[r]
+        m = batch.count
+        base = batch.base
+        rows = s.kept + batch.rows
+        jj = s.kept_pairs + batch.pairs
+        n_powers = t.power_offsets[base + 1] - t.power_offsets[base]
+        for k in range(m):
+            Sc[k] = 0.0
+            Sj[k] = 0.0
+            Sk[k] = 0.0
+            Sjk[k] = 0.0
+        any_group = False
+        for gi in range(t.group_offsets[base + 1] - t.group_offsets[base]):
+            g = t.group_offsets[base] + gi
+            any_member = False
+            for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
+                cz = c[t.member_col[q]] * t.member_prefactor[q]
+                if cz == 0.0:
+                    continue
+                if not any_member:
+                    for k in range(m):
+                        Q[k] = 0.0
+                        Qc[k] = 0.0
+                    any_member = True
+                fp_axpy2(m, cz, rows + (2 + 2 * t.member_power[q]) * m,
+                         rows + (3 + 2 * t.member_power[q]) * m, Q, Qc)
+            if not any_member:
+                continue
+            any_group = True
+            T = rows + (2 + 2 * n_powers + 4 * gi) * m
+            fp_angular_accumulate(m, T, T + m, T + 2 * m, T + 3 * m, Q, Qc, Sc, Sj, Sk, Sjk)
+        if any_group:
+            fp_angular_scatter(m, jj, jj + m, s.R, s.X, s.Y, s.Z, rows,
+                               rows + m if t.block_needs_rjk[base] else NULL, Sc, Sj, Sk, Sjk,
+                               out, gx, gy, gz)
     for q in range(3 * pairs.offsets[i], 3 * pairs.offsets[i + 1]):
         grad_entry[q] = 0.0
     for n in range(nn):
@@ -399,28 +544,41 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
         grad_entry[q + 2] = gz[n]
 
 
-cdef void centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
-                             const PairList *pairs, double *local,
-                             const int32_t *slot_of_entry, int32_t self_slot, double *block,
-                             double *strain) noexcept nogil:
+cdef int centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
+                            const PairList *pairs, double *G, double *local,
+                            const int32_t *slot_of_entry, int32_t self_slot, double *block,
+                            double *strain) noexcept nogil:
     """dG_is/dr_j for every function s of centre i and every atom j it depends on, added to
     block[slot][s][xyz] (self_slot is atom i's own slot, -1 when it is not kept;
-    slot_of_entry maps a neighbour entry to the slot of its atom, -1 when not kept). `local`
-    holds per-entry gradients [s][xyz][n] while they are summed.
-    strain[s][6] receives dG_is/d(strain) in Voigt order xx yy zz yz xz xy (symmetrised)."""
+    slot_of_entry maps a neighbour entry to the slot of its atom, -1 when not kept). G is a
+    row of scratch for the values, `local` holds per-entry gradients [s][xyz][n] while they
+    are summed. strain[s][6] receives dG_is/d(strain) in Voigt order xx yy zz yz xz xy
+    (symmetrised). Returns 0, or -1 when memory runs out."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
-    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, pairs)
     cdef int64_t n_sf = t.n_functions[e]
-    cdef int64_t cap = s.capacity
-    cdef double *tmp = s.rows
-    cdef double *dtmp = s.rows + cap
-    cdef int64_t n, q, k, m, base, k0, b, col, slot, x
-    cdef double w
+    cdef int64_t nn, B_ = s.batch
+    cdef double *Sc = s.pair_rows + 4 * B_
+    cdef double *Sj = s.pair_rows + 5 * B_
+    cdef double *Sk = s.pair_rows + 6 * B_
+    cdef double *Sjk = s.pair_rows + 7 * B_
+    cdef double *out = s.pair_rows + 8 * B_  # 6 rows
+    cdef int64_t n, q, k, m, base, k0, b, col, slot, x, used = 0, r, g, gi, n_powers
+    cdef double w, pref
     cdef double *gx
+    cdef double *rows
+    cdef double *T
+    cdef double *P
+    cdef const int64_t *jj
+    cdef const KeptBatch *batch
+    for q in range(n_sf):
+        G[q] = 0.0
+    if centre_values_kept(i, t, s, species, pairs, G) != 0:
+        return -1
+    nn = s.start[n_el]
     for n in range(n_sf * 3 * nn):
         local[n] = 0.0
-    # radial: one function at a time
+    # radial: one function at a time, from its kept slopes
     for b in range(n_el):
         k0 = s.start[b]
         m = s.start[b + 1] - k0
@@ -428,20 +586,38 @@ cdef void centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32
         if m == 0:
             continue
         for q in range(t.radial_offsets[base], t.radial_offsets[base + 1]):
-            col = t.radial_col[q]
-            fp_gaussian_cutoff_block(t.cutoff_type, m, &s.R[k0], t.radial_eta[q],
-                                     t.radial_rs[q], t.radial_rc[q], t.alpha, tmp, dtmp)
-            gx = &local[3 * col * nn]
+            gx = &local[3 * t.radial_col[q] * nn]
             for k in range(m):
                 n = k0 + k
-                w = dtmp[k] / s.R[n]
+                w = s.radial_slopes[used + k] / s.R[n]
                 gx[n] += w * s.X[n]
                 gx[nn + n] += w * s.Y[n]
                 gx[2 * nn + n] += w * s.Z[n]
+            used += m
     # angular: the backward pass with one member's weight at a time
-    if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
-        fill_factors(e, nn, t, s, True)
-        angular_derivatives(e, nn, t, s, local)
+    for r in range(s.n_kept_batches):
+        batch = &s.kept_batches[r]
+        m = batch.count
+        base = batch.base
+        rows = s.kept + batch.rows
+        jj = s.kept_pairs + batch.pairs
+        n_powers = t.power_offsets[base + 1] - t.power_offsets[base]
+        for gi in range(t.group_offsets[base + 1] - t.group_offsets[base]):
+            g = t.group_offsets[base] + gi
+            T = rows + (2 + 2 * n_powers + 4 * gi) * m
+            for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
+                col = t.member_col[q]
+                pref = t.member_prefactor[q]
+                P = rows + (2 + 2 * t.member_power[q]) * m
+                for k in range(m):
+                    Sc[k] = pref * P[m + k] * T[k]
+                    Sj[k] = pref * P[k] * T[m + k]
+                    Sk[k] = pref * P[k] * T[2 * m + k]
+                    Sjk[k] = pref * P[k] * T[3 * m + k]
+                fp_angular_scatter(m, jj, jj + m, s.R, s.X, s.Y, s.Z, rows,
+                                   rows + m if t.block_needs_rjk[base] else NULL, Sc, Sj, Sk,
+                                   Sjk, out, &local[3 * col * nn], &local[(3 * col + 1) * nn],
+                                   &local[(3 * col + 2) * nn])
     # strain derivative: sum over entries of g (x) D, symmetrised
     for col in range(n_sf):
         gx = &local[3 * col * nn]
@@ -464,95 +640,7 @@ cdef void centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32
                     block[(slot * n_sf + col) * 3 + x] += w
                 if self_slot >= 0:
                     block[(self_slot * n_sf + col) * 3 + x] -= w
-
-
-cdef void angular_derivatives(int e, int64_t nn, const Tables *t, Scratch *s,
-                              double *local) noexcept nogil:
-    """Per-function, per-entry gradients of the angular functions of a centre."""
-    cdef int n_el = t.n_elements
-    cdef int a, b
-    cdef int64_t j, k0, count, base, g, q, f, p, f0 = t.factor_offsets[e], col
-    cdef double rc_ang = t.angular_rc_max[e]
-    cdef int64_t B_ = s.batch
-    cdef double *cosv = s.pair_rows
-    cdef double *rjk = s.pair_rows + B_
-    cdef double *Aj = s.pair_rows + 2 * B_
-    cdef double *dAj = s.pair_rows + 3 * B_
-    cdef double *Ak = s.pair_rows + 4 * B_
-    cdef double *dAk = s.pair_rows + 5 * B_
-    cdef double *fcjk = s.pair_rows + 6 * B_
-    cdef double *dfcjk = s.pair_rows + 7 * B_
-    cdef double *Bv = s.pair_rows + 8 * B_
-    cdef double *dBv = s.pair_rows + 9 * B_
-    cdef double *Q = s.pair_rows + 10 * B_
-    cdef double *Qc = s.pair_rows + 11 * B_
-    cdef double *Sc = s.pair_rows + 12 * B_
-    cdef double *Sj = s.pair_rows + 13 * B_
-    cdef double *Sk = s.pair_rows + 14 * B_
-    cdef double *Sjk = s.pair_rows + 15 * B_
-    cdef double *out = s.pair_rows + 16 * B_  # 6 rows
-    cdef double *powers
-    cdef double fc_rc
-    for a in range(n_el):
-        for b in range(a, n_el):
-            base = (e * n_el + a) * n_el + b
-            if t.group_offsets[base] == t.group_offsets[base + 1]:
-                continue
-            count = 0
-            j = s.start[a]
-            while j < s.start[a + 1] or count > 0:
-                # fill a batch (all of j's partners fit, since batch >= capacity)
-                while j < s.start[a + 1]:
-                    k0 = s.start[b] if s.start[b] > j + 1 else j + 1
-                    if s.R[j] >= rc_ang or k0 >= s.start[b + 1]:
-                        j += 1
-                        continue
-                    if count + (s.start[b + 1] - k0) > B_:
-                        break
-                    count = add_pairs(s, j, k0, s.start[b + 1], rc_ang,
-                                      t.block_narrow_cut[base], count)
-                    j += 1
-                if count == 0:
-                    break
-                finish_pairs(s, count)
-                fc_rc = -1.0
-                powers = batch_powers(count, base, t, s, True)
-                for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
-                    f = t.group_factor[g]
-                    fp_take(count, &s.A[f * nn], s.pair_j, Aj)
-                    fp_take(count, &s.dA[f * nn], s.pair_j, dAj)
-                    fp_take(count, &s.A[f * nn], s.pair_k, Ak)
-                    fp_take(count, &s.dA[f * nn], s.pair_k, dAk)
-                    if not t.group_wide[g]:
-                        if t.factor_rc[f0 + f] != fc_rc:
-                            fc_rc = t.factor_rc[f0 + f]
-                            fp_cutoff_block(t.cutoff_type, count, rjk, fc_rc, t.alpha, fcjk,
-                                            dfcjk)
-                        fp_gaussian_times(count, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f],
-                                          fcjk, dfcjk, Bv, dBv)
-                    for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
-                        col = t.member_col[q]
-                        for p in range(count):
-                            Q[p] = 0.0
-                            Qc[p] = 0.0
-                            Sc[p] = 0.0
-                            Sj[p] = 0.0
-                            Sk[p] = 0.0
-                            Sjk[p] = 0.0
-                        fp_axpy2(count, t.member_prefactor[q],
-                                 powers + 2 * t.member_power[q] * B_,
-                                 powers + (2 * t.member_power[q] + 1) * B_, Q, Qc)
-                        if t.group_wide[g]:
-                            fp_angular_accumulate(count, Aj, dAj, Ak, dAk, NULL, NULL, Q, Qc, Sc,
-                                                  Sj, Sk, Sjk)
-                        else:
-                            fp_angular_accumulate(count, Aj, dAj, Ak, dAk, Bv, dBv, Q, Qc, Sc,
-                                                  Sj, Sk, Sjk)
-                        fp_angular_scatter(count, s.pair_j, s.pair_k, s.R, s.X, s.Y, s.Z, cosv,
-                                           NULL if t.group_wide[g] else rjk, Sc, Sj, Sk, Sjk,
-                                           out, &local[3 * col * nn], &local[(3 * col + 1) * nn],
-                                           &local[(3 * col + 2) * nn])
-                count = 0
+    return 0
 
 
 # -- parallel drivers (the KernelTable entry points) ---------------------------------------
@@ -572,6 +660,7 @@ cdef struct Job:
 
 cdef struct ThreadScratch:
     Scratch *s
+    double *G                    # values of one centre
     double *local                # sf_derivatives: per-entry gradients of one centre
 
 
@@ -583,11 +672,12 @@ cdef void *job_scratch(const void *context) noexcept nogil:
     if ts == NULL:
         return NULL
     ts.s = scratch_new(job.pairs.max_row, t.max_factors, t.max_powers, t.n_elements)
+    for k in range(t.n_elements):
+        widest = t.n_functions[k] if t.n_functions[k] > widest else widest
+    ts.G = <double *> malloc(widest * sizeof(double))
     if job.block_start != NULL:
-        for k in range(t.n_elements):
-            widest = t.n_functions[k] if t.n_functions[k] > widest else widest
         ts.local = <double *> malloc(3 * widest * (job.pairs.max_row + 1) * sizeof(double))
-    if ts.s == NULL or (job.block_start != NULL and ts.local == NULL):
+    if ts.s == NULL or ts.G == NULL or (job.block_start != NULL and ts.local == NULL):
         job_scratch_delete(context, ts)
         return NULL
     return ts
@@ -596,6 +686,7 @@ cdef void *job_scratch(const void *context) noexcept nogil:
 cdef void job_scratch_delete(const void *context, void *scratch) noexcept nogil:
     cdef ThreadScratch *ts = <ThreadScratch *> scratch
     scratch_delete(ts.s)
+    free(ts.G)
     free(ts.local)
     free(ts)
 
@@ -612,17 +703,21 @@ cdef int values_item(const void *context, void *scratch, int64_t i) noexcept nog
 
 cdef int backward_item(const void *context, void *scratch, int64_t i) noexcept nogil:
     cdef const Job *job = <const Job *> context
-    centre_backward(i, job.t, (<ThreadScratch *> scratch).s, job.species, job.pairs,
-                    &job.dEdG[job.row_start[i]], job.out)
+    cdef ThreadScratch *ts = <ThreadScratch *> scratch
+    if centre_values_kept(i, job.t, ts.s, job.species, job.pairs, ts.G) != 0:
+        return STATUS_NO_MEMORY
+    centre_backward(i, job.t, ts.s, job.species, job.pairs, &job.dEdG[job.row_start[i]],
+                    job.out)
     return STATUS_OK
 
 
 cdef int derivatives_item(const void *context, void *scratch, int64_t i) noexcept nogil:
     cdef const Job *job = <const Job *> context
     cdef ThreadScratch *ts = <ThreadScratch *> scratch
-    centre_derivatives(i, job.t, ts.s, job.species, job.pairs, ts.local, job.slot_of_entry,
-                       job.self_slot[i], &job.out[job.block_start[i]],
-                       &job.strain[6 * job.row_start[i]])
+    if centre_derivatives(i, job.t, ts.s, job.species, job.pairs, ts.G, ts.local,
+                          job.slot_of_entry, job.self_slot[i], &job.out[job.block_start[i]],
+                          &job.strain[6 * job.row_start[i]]) != 0:
+        return STATUS_NO_MEMORY
     return STATUS_OK
 
 
