@@ -3,7 +3,8 @@
 A ``SymmetryFunctions`` object holds, per central element, a list of radial (n2p2 type 2) and
 angular (type 3 narrow, type 9 wide) functions sharing one cutoff function. Functions are
 kept in n2p2's internal order (N2P2_FORMAT.md §3), which is the order of the columns of every
-array returned here and of the network inputs.
+array returned here and of the network inputs. The ``symfunction_short`` lines of n2p2's
+``input.nn`` are read and written by fastpot/n2p2.py.
 """
 from dataclasses import dataclass, replace
 
@@ -171,61 +172,6 @@ class SymmetryFunctions:
             n1, n2 = n2, n1  # n2p2 stores the neighbour pair ordered by element index
         return replace(f, neighbor1=n1, neighbor2=n2, eta=eta, rc=rc, rs=rs, lam=lam,
                        zeta=zeta, wide=bool(f.wide))
-
-    # -- construction from n2p2 ---------------------------------------------------------------
-    @classmethod
-    def from_n2p2(cls, path, cflength=1.0):
-        """Read ``elements``, ``cutoff_type`` and ``symfunction_short`` from an n2p2
-        ``input.nn``. Lengths are divided by `cflength` (file length units per Å) and eta
-        multiplied by cflength^2, so that the result works in Å."""
-        from fastpot.n2p2 import InputNN
-        settings = path if isinstance(path, InputNN) else InputNN(path)
-        return cls._from_settings(settings, cflength)
-
-    @classmethod
-    def _from_settings(cls, settings, cflength=1.0):
-        from fastpot.n2p2 import N2P2FormatError, parse_integer, parse_number
-        cflength = float(cflength)
-        if not np.isfinite(cflength) or cflength <= 0.0:
-            raise ValueError(f"cflength must be a finite number > 0, got {cflength}")
-        path = settings.path
-        elements = settings.elements()
-        tokens = settings.tokens("cutoff_type")
-        line_no = settings.line_no("cutoff_type")
-        if not tokens:
-            raise N2P2FormatError(f"{path}:{line_no}: cutoff_type needs a value")
-        kind = parse_integer(tokens[0], path, line_no, "cutoff_type")
-        alpha = parse_number(tokens[1], path, line_no, "cutoff alpha") if len(tokens) > 1 else 0.0
-        try:
-            kind = _cutoff_type_number(kind)
-        except ValueError as error:
-            raise N2P2FormatError(f"{path}:{line_no}: {error}") from None
-        functions = []
-        for line_no, tokens in settings.lines("symfunction_short"):
-            functions.append(_parse_symfunction(tokens, path, line_no, cflength))
-        if not functions:
-            raise N2P2FormatError(f"{path}: no symfunction_short lines")
-        try:
-            return cls(elements, functions, cutoff_type=kind, cutoff_alpha=alpha)
-        except ValueError as error:
-            raise N2P2FormatError(f"{path}: {error}") from None
-
-    def to_n2p2_lines(self, cflength=1.0):
-        """``cutoff_type`` and ``symfunction_short`` lines in file units (lengths times
-        cflength), in n2p2 order."""
-        lines = [f"cutoff_type {self.cutoff_type} {self.cutoff_alpha!r}"]
-        for symbol in self.elements:
-            for f in self.functions[symbol]:
-                eta = f.eta / cflength**2
-                rs = f.rs * cflength
-                rc = f.rc * cflength
-                if isinstance(f, Radial):
-                    lines.append(f"symfunction_short {f.center} 2 {f.neighbor} {eta!r} {rs!r} "
-                                 f"{rc!r}")
-                else:
-                    lines.append(f"symfunction_short {f.center} {f.kind} {f.neighbor1} "
-                                 f"{f.neighbor2} {eta!r} {f.lam:+.0f} {f.zeta!r} {rc!r} {rs!r}")
-        return lines
 
     # -- descriptions -------------------------------------------------------------------------
     def n_functions(self, element):
@@ -484,31 +430,6 @@ def _check_no_overlap(nl):
         j = int(nl.neighbors[p])
         raise ValueError(f"atoms {i} and {j} overlap (distance {nl.distances[p]:.3g}): "
                          "symmetry functions are undefined there")
-
-
-def _parse_symfunction(tokens, path, line_no, cflength):
-    from fastpot.n2p2 import N2P2FormatError, parse_integer, parse_number
-    where = "symfunction_short"
-    if len(tokens) < 2:
-        raise N2P2FormatError(f"{path}:{line_no}: {where} needs a central element and a type")
-    kind = parse_integer(tokens[1], path, line_no, "symmetry function type")
-    number = lambda k, what: parse_number(tokens[k], path, line_no, what)  # noqa: E731
-    if kind == 2:
-        if len(tokens) != 6:
-            raise N2P2FormatError(f"{path}:{line_no}: type 2 needs 'ec 2 e1 eta rs rc' "
-                                  f"(6 fields), got {len(tokens)}")
-        return Radial(tokens[0], tokens[2], number(3, "eta") * cflength**2,
-                      number(4, "rs") / cflength, number(5, "rc") / cflength)
-    if kind in (3, 9):
-        if len(tokens) not in (8, 9):
-            raise N2P2FormatError(f"{path}:{line_no}: type {kind} needs 'ec {kind} e1 e2 eta "
-                                  f"lambda zeta rc [rs]' (8 or 9 fields), got {len(tokens)}")
-        rs = number(8, "rs") / cflength if len(tokens) == 9 else 0.0
-        return Angular(tokens[0], tokens[2], tokens[3], number(4, "eta") * cflength**2,
-                       number(5, "lambda"), number(6, "zeta"), number(7, "rc") / cflength, rs,
-                       wide=(kind == 9))
-    raise N2P2FormatError(f"{path}:{line_no}: symmetry function type {kind} is not supported "
-                          "(supported: 2, 3, 9)")
 
 
 def _build_tables(sf):

@@ -1,18 +1,15 @@
-"""Potential and calculator: n2p2 parity, file round trips, finite differences, ASE use,
-threads, bad input."""
-import shutil
-
+"""Potential: n2p2 parity, its own file, finite differences, threads, bad input (n2p2 files:
+test_n2p2.py; the ASE calculator: test_calculator.py)."""
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.io import read
 
-from fastpot import FastpotCalculator, Network, Potential, Scaling, default_symmetry_functions
-from fastpot.n2p2 import N2P2FormatError, read_input_data
+from fastpot import FastpotCalculator, Network, Potential
+from fastpot.n2p2 import read_input_data
 
-BOHR, HARTREE = 1.8897261328, 0.0367493254
+from potentials import BOHR, HARTREE, assert_same_predictions, oxide, synthetic_potential
 
 
 def numeric_forces(atoms, d):
@@ -23,27 +20,6 @@ def numeric_forces(atoms, d):
 def numeric_stress_of(atoms, d):
     from ase.calculators.fd import calculate_numerical_stress
     return calculate_numerical_stress(atoms, eps=d)
-
-
-def synthetic_potential(seed=0, activations="ttl", normalize=False, cutoff=4.5):
-    """Two elements, random networks, scaling fitted to a few rattled cells."""
-    sf = default_symmetry_functions(["Cu", "O"], cutoff=cutoff, n_shifted=4, n_centred=2,
-                                    n_angular_eta=1, zetas=(1.0, 4.0), wide=False)
-    structures = [oxide(s) for s in range(3)]
-    scaling = Scaling.from_data(sf, [sf.compute(a) for a in structures], mode="scalecenter")
-    rng = np.random.default_rng(seed)
-    networks = {e: Network([sf.n_functions(e), 8, 6, 1], activations, normalize=normalize)
-                .initialize(rng) for e in sf.elements}
-    for net in networks.values():
-        net.weights = net.weights * 3.0
-    return Potential(sf, scaling, networks, energy_unit=0.7, atom_energy={"Cu": -3.2, "O": -1.1})
-
-
-def oxide(seed, repeat=2):
-    atoms = bulk("Cu", "fcc", a=3.7, cubic=True).repeat(repeat)
-    atoms.symbols[::3] = "O"
-    atoms.rattle(0.15, seed=seed)
-    return atoms
 
 
 # -- n2p2 parity ---------------------------------------------------------------------------
@@ -108,29 +84,6 @@ def test_h2o_reference_extxyz_in_ev(shared_data):
 
 # -- files ---------------------------------------------------------------------------------
 
-def assert_same_predictions(a, b, structures, rtol=0.0, atol=0.0):
-    for atoms in structures:
-        ra, rb = a.evaluate(atoms), b.evaluate(atoms)
-        np.testing.assert_allclose(ra["energies"], rb["energies"], rtol=rtol, atol=atol)
-        np.testing.assert_allclose(ra["forces"], rb["forces"], rtol=rtol, atol=atol)
-
-
-def test_n2p2_round_trip_is_exact(shared_data, tmp_path):
-    folder = shared_data / "n2p2" / "H2O_RPBE-D3"
-    potential = Potential.from_n2p2(folder, BOHR, HARTREE)
-    potential.to_n2p2(tmp_path / "copy")
-    again = Potential.from_n2p2(tmp_path / "copy", BOHR, HARTREE)
-    structures = read_input_data(folder / "input.data", BOHR, HARTREE)[:3]
-    assert_same_predictions(potential, again, structures)
-    assert again.sf == potential.sf and again.scaling == potential.scaling
-    for element in potential.elements:
-        assert again.networks[element] == potential.networks[element]
-    # exported in Å and eV instead: same physics up to round-off
-    potential.to_n2p2(tmp_path / "ev", cflength=1.0, cfenergy=1.0)
-    in_ev = Potential.from_n2p2(tmp_path / "ev")
-    assert_same_predictions(potential, in_ev, structures, rtol=1e-12, atol=1e-12)
-
-
 def test_save_load_round_trip(tmp_path):
     potential = synthetic_potential()
     path = tmp_path / "model.fastpot"
@@ -164,51 +117,6 @@ def test_load_errors(tmp_path):
         Potential.load(bad)
     with pytest.raises(ValueError, match="end in .fastpot"):
         synthetic_potential().save(tmp_path / "model.json")
-
-
-@pytest.fixture
-def n2p2_copy(shared_data, tmp_path):
-    target = tmp_path / "pot"
-    shutil.copytree(shared_data / "n2p2" / "Cu2S_PBE", target,
-                    ignore=shutil.ignore_patterns("n2p2-*", "input.data"))
-    return target
-
-
-def test_n2p2_file_errors(n2p2_copy):
-    weights = n2p2_copy / "weights.029.data"
-    lines = weights.read_text().splitlines()
-    weights.write_text("\n".join(lines[:-5]) + "\n")
-    with pytest.raises(N2P2FormatError, match=r"weights.029.data: \d+ weights, but the network "
-                                              r"needs \d+"):
-        Potential.from_n2p2(n2p2_copy)
-    weights.write_text("\n".join(lines + ["1.0"]) + "\n")
-    with pytest.raises(N2P2FormatError, match="but the network needs"):
-        Potential.from_n2p2(n2p2_copy)
-    weights.write_text("\n".join(lines[:3] + ["   "] + lines[3:]) + "\n")
-    with pytest.raises(N2P2FormatError, match="whitespace-only line"):
-        Potential.from_n2p2(n2p2_copy)
-    weights.unlink()
-    with pytest.raises(FileNotFoundError, match="weights.029.data"):
-        Potential.from_n2p2(n2p2_copy)
-
-
-def test_n2p2_settings_errors(n2p2_copy):
-    settings = n2p2_copy / "input.nn"
-    text = settings.read_text()
-    settings.write_text(text.replace("conv_energy", "# conv_energy"))
-    with pytest.raises(N2P2FormatError, match="must be given together"):
-        Potential.from_n2p2(n2p2_copy)
-    settings.write_text(text.replace("global_nodes_short              25 25",
-                                     "global_nodes_short 25"))
-    with pytest.raises(N2P2FormatError, match="global_nodes_short has 1 values for 2 hidden"):
-        Potential.from_n2p2(n2p2_copy)
-    settings.write_text(text + "nnp_type 4G-HDNNP\n")
-    with pytest.raises(N2P2FormatError, match="only 2G-HDNNP"):
-        Potential.from_n2p2(n2p2_copy)
-    settings.write_text(text)
-    (n2p2_copy / "scaling.data").unlink()
-    with pytest.raises(FileNotFoundError, match="scaling file not found"):
-        Potential.from_n2p2(n2p2_copy)
 
 
 # -- derivatives ---------------------------------------------------------------------------
