@@ -20,7 +20,7 @@ from ase import units
 from fastpot import _md
 from fastpot._files import atomic_write
 from fastpot._threading import resolve_threads
-from fastpot.neighbors import NeighborList
+from fastpot.neighbors import NeighborList, check_no_overlap
 
 ENSEMBLES = {"nve": 0, "nvt-langevin": 1, "nvt-nh": 2, "npt": 3}
 THERMO_COLUMNS = ["step", "time_ps", "temperature", "epot", "ekin", "etot", "pressure", "volume"]
@@ -168,9 +168,11 @@ class MolecularDynamics:
         self.n_rebuilds += 1
         self._x_ref = self.x.copy()
         self._cell_ref = self.cell.copy()
-        if self.nl.n_pairs and self.nl.distances.min() < 1e-8:
-            raise ValueError("two atoms overlap: the simulation has blown up (try a smaller "
-                             "timestep)")
+        if self.step:
+            consequence = f"the simulation blew up at step {self.step} (try a smaller timestep)"
+        else:
+            consequence = "forces are undefined in the starting structure"
+        check_no_overlap(self.nl, consequence)
         _md.forces(self.model, self.species, self.nl.offsets, self.nl.neighbors, self.nl.vectors,
                    self.nl.distances, self.forces, self.energies, self.strain, self.n_threads)
 

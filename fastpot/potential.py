@@ -13,9 +13,10 @@ import numpy as np
 
 from fastpot import _model
 from fastpot._threading import resolve_threads
+from fastpot.neighbors import check_no_overlap
 from fastpot.network import Network
 from fastpot.scaling import Scaling
-from fastpot.symmetry import Angular, Radial, SymmetryFunctions, _check_no_overlap
+from fastpot.symmetry import OVERLAP_CONSEQUENCE, Angular, Radial, SymmetryFunctions
 
 FORMAT_NAME = "fastpot-potential"
 FORMAT_VERSION = 1
@@ -96,7 +97,7 @@ class Potential:
         if neighbor_list is None:
             neighbor_list = self.sf.neighbor_list(atoms, n_threads)
         else:
-            _check_no_overlap(neighbor_list)
+            check_no_overlap(neighbor_list, OVERLAP_CONSEQUENCE)
         nl = neighbor_list
         want_gradient = bool(forces or stress)
         energies, gradient, strain, outside = _model.evaluate(

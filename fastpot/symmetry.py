@@ -12,16 +12,14 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from fastpot import _symmetry
+from fastpot._memory import physical_memory
 from fastpot._threading import resolve_threads
-from fastpot.neighbors import NeighborList
+from fastpot.neighbors import NeighborList, check_no_overlap
 
-def _default_max_bytes():
-    import os
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
-    except (ValueError, OSError, AttributeError):
-        return 4 * 2**30
-
+# Default limit of stored derivatives (``derivatives``): this fraction of the machine's memory.
+DERIVATIVE_MEMORY_FRACTION = 1 / 4
+# Why overlapping atoms are refused.
+OVERLAP_CONSEQUENCE = "symmetry functions are undefined there"
 
 CUTOFF_TYPES = {"hard": 0, "cos": 1, "tanhu": 2, "tanh": 3, "exp": 4,
                 "poly1": 5, "poly2": 6, "poly3": 7, "poly4": 8}
@@ -233,7 +231,7 @@ class SymmetryFunctions:
     def neighbor_list(self, atoms, n_threads=None):
         """A NeighborList of the largest cutoff, built for `atoms`."""
         nl = NeighborList(self.cutoff, n_threads=n_threads).build(atoms)
-        _check_no_overlap(nl)
+        check_no_overlap(nl, OVERLAP_CONSEQUENCE)
         return nl
 
     def compute(self, atoms, n_threads=None, neighbor_list=None):
@@ -305,8 +303,8 @@ class SymmetryFunctions:
 
         Only derivatives with respect to the `selected` atoms (a boolean mask; default all)
         are kept: the forces on those atoms are all a training loss needs. Refuses
-        (MemoryError) to allocate more than `max_bytes` (default: a quarter of the machine's
-        memory); ``derivative_nbytes`` tells the size beforehand."""
+        (MemoryError) to allocate more than `max_bytes` (default: DERIVATIVE_MEMORY_FRACTION
+        of the machine's memory); ``derivative_nbytes`` tells the size beforehand."""
         species = self.species(atoms)
         nl = neighbor_list if neighbor_list is not None else self.neighbor_list(atoms, n_threads)
         slot_offsets, slot_atoms, slot_of_entry, self_slot = _slots(self, species, nl,
@@ -316,7 +314,10 @@ class SymmetryFunctions:
         sizes = np.diff(slot_offsets) * n_functions * 3
         block_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         nbytes = 8 * int(block_start[-1])
-        limit = _default_max_bytes() if max_bytes is None else int(max_bytes)
+        if max_bytes is None:
+            limit = int(physical_memory() * DERIVATIVE_MEMORY_FRACTION)
+        else:
+            limit = int(max_bytes)
         if nbytes > limit:
             raise MemoryError(f"stored symmetry-function derivatives of this structure need "
                               f"{nbytes / 2**20:.1f} MiB, more than the limit of "
@@ -421,15 +422,6 @@ def _slots(sf, species, nl, selected=None):
     images = within & (neighbors == centers)
     slot_of_entry[images] = self_slot[centers[images]]
     return slot_offsets, slot_atoms, slot_of_entry.astype(np.int32), self_slot
-
-
-def _check_no_overlap(nl):
-    if nl.n_pairs and nl.distances.min() < 1e-8:
-        p = int(np.argmin(nl.distances))
-        i = int(np.searchsorted(nl.offsets, p, side="right") - 1)
-        j = int(nl.neighbors[p])
-        raise ValueError(f"atoms {i} and {j} overlap (distance {nl.distances[p]:.3g}): "
-                         "symmetry functions are undefined there")
 
 
 def _build_tables(sf):

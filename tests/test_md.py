@@ -169,6 +169,20 @@ def test_bad_input(copper):
         md.MolecularDynamics(cluster, copper, ensemble="npt", temperature=300, pressure=0.0)
 
 
+def test_overlapping_atoms_are_named(copper):
+    start = cell()
+    start.positions[4] = start.positions[3]
+    with pytest.raises(ValueError, match=r"atoms 3 and 4 overlap \(distance 0\): forces are "
+                                         "undefined in the starting structure"):
+        md.MolecularDynamics(start, copper)
+    dyn = md.MolecularDynamics(cell(), copper, timestep=1.0)
+    dyn.run(3)
+    dyn.x[5] = dyn.x[6]  # as if a step had thrown two atoms onto each other
+    with pytest.raises(ValueError, match="atoms 5 and 6 overlap .*blew up at step 3 "
+                                         r"\(try a smaller timestep\)"):
+        dyn._rebuild()
+
+
 def test_command_line_md(copper, tmp_path):
     import ase.io
 
