@@ -25,7 +25,7 @@ from _machine import machine_description  # noqa: E402
 
 
 def copper(n_atoms):
-    from fastpot._peers import copper_box
+    from _peers import copper_box
     return copper_box(n_atoms)
 
 
