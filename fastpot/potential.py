@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from fastpot import _model
 from fastpot._threading import resolve_threads
@@ -112,9 +113,7 @@ class Potential:
             pbc = np.asarray(getattr(atoms, "pbc", [False] * 3))
             volume = abs(np.linalg.det(cell))
             if pbc.all() and volume > 0.0:
-                sigma = 0.5 * (strain + strain.T) / volume
-                result["stress"] = np.array([sigma[0, 0], sigma[1, 1], sigma[2, 2],
-                                             sigma[1, 2], sigma[0, 2], sigma[0, 1]])
+                result["stress"] = full_3x3_to_voigt_6_stress(strain) / volume
         return result
 
     def compiled(self):

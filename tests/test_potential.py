@@ -3,23 +3,12 @@ test_n2p2.py; the ASE calculator: test_calculator.py)."""
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.calculators.calculator import PropertyNotImplementedError
 from ase.io import read
 
 from fastpot import FastpotCalculator, Network, Potential
 from fastpot.n2p2 import read_input_data
 
 from potentials import BOHR, HARTREE, assert_same_predictions, oxide, synthetic_potential
-
-
-def numeric_forces(atoms, d):
-    from ase.calculators.fd import calculate_numerical_forces
-    return calculate_numerical_forces(atoms, eps=d)
-
-
-def numeric_stress_of(atoms, d):
-    from ase.calculators.fd import calculate_numerical_stress
-    return calculate_numerical_stress(atoms, eps=d)
 
 
 # -- n2p2 parity ---------------------------------------------------------------------------
@@ -119,76 +108,7 @@ def test_load_errors(tmp_path):
         synthetic_potential().save(tmp_path / "model.json")
 
 
-# -- derivatives ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize("activations, normalize", [("ttl", False), ("ppl", True), ("sgl", False)])
-def test_forces_and_stress_are_exact_derivatives(activations, normalize):
-    potential = synthetic_potential(1, activations, normalize)
-    atoms = oxide(3)
-    atoms.set_cell(atoms.cell.array @ np.array([[1.0, 0.05, 0.0], [0.0, 0.98, 0.03],
-                                                [0.02, 0.0, 1.02]]), scale_atoms=True)
-    atoms.calc = potential.calculator()
-    forces = atoms.get_forces()
-    numeric = numeric_forces(atoms, d=1e-5)
-    assert np.abs(forces).max() > 0.1
-    np.testing.assert_allclose(forces, numeric, rtol=1e-6, atol=1e-7)
-    stress = atoms.get_stress()
-    numeric_stress = numeric_stress_of(atoms, d=1e-6)
-    assert np.abs(stress).max() > 1e-3
-    np.testing.assert_allclose(stress, numeric_stress, rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(atoms.get_potential_energies().sum(),
-                               atoms.get_potential_energy(), rtol=1e-14)
-
-
-def test_cluster_has_forces_but_no_stress():
-    potential = synthetic_potential(2)
-    atoms = oxide(4)
-    atoms.pbc = False
-    atoms.calc = potential.calculator()
-    np.testing.assert_allclose(atoms.get_forces(), numeric_forces(atoms, d=1e-5),
-                               rtol=1e-6, atol=1e-7)
-    with pytest.raises(PropertyNotImplementedError, match="periodic in all three"):
-        atoms.get_stress()
-
-
-# -- real ASE use --------------------------------------------------------------------------
-
-def test_bfgs_relaxation_and_cell_filter():
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import BFGS
-    potential = synthetic_potential(4)
-    atoms = oxide(5, repeat=1)
-    atoms.calc = potential.calculator()
-    start = atoms.get_potential_energy()
-    BFGS(atoms, logfile=None).run(fmax=0.01, steps=300)
-    assert np.abs(atoms.get_forces()).max() < 0.01
-    assert atoms.get_potential_energy() < start
-    relaxed = atoms.get_potential_energy()
-    BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=0.01, steps=400)
-    assert np.abs(atoms.get_stress()).max() < 0.01 / atoms.get_volume() ** (1 / 3) * 10
-    assert atoms.get_potential_energy() <= relaxed + 1e-9
-
-
-def test_velocity_verlet_conserves_energy():
-    from ase import units
-    from ase.md.verlet import VelocityVerlet
-    potential = synthetic_potential(5, activations="ttl")
-    start = oxide(6)
-    start.set_momenta(np.random.default_rng(0).normal(size=(len(start), 3)) * 0.05)
-    spreads = []
-    for timestep in (0.5, 0.25):
-        atoms = start.copy()
-        atoms.calc = potential.calculator(skin=0.8)
-        dyn = VelocityVerlet(atoms, timestep=timestep * units.fs)
-        energies = []
-        for _ in range(40):
-            dyn.run(int(round(2.5 / timestep)))
-            energies.append(atoms.get_total_energy())
-        spreads.append(np.ptp(energies) / len(atoms))
-        assert atoms.calc.neighbor_list.n_builds < 40  # the skin saved searches
-    assert spreads[0] < 1e-3
-    assert spreads[0] / spreads[1] > 3.0  # velocity Verlet: error ~ timestep^2
-
+# -- threads -------------------------------------------------------------------------------
 
 def test_threads_agree():
     potential = synthetic_potential(6)
