@@ -48,7 +48,7 @@ def overhead(potential, threads, n_atoms=1000, steps=200):
                                timestep=1.0, seed=0, every=steps, n_threads=threads)
     dyn.run(10)
     start = time.perf_counter()
-    dyn.run(10 + steps)
+    dyn.run(steps)
     per_step = (time.perf_counter() - start) / steps
     f = np.zeros_like(dyn.forces)
     e = np.zeros_like(dyn.energies)
@@ -73,7 +73,7 @@ def speed(potential, n_atoms, threads, steps):
                                timestep=1.0, seed=0, every=steps, n_threads=threads)
     dyn.run(2)
     start = time.perf_counter()
-    dyn.run(2 + steps)
+    dyn.run(steps)
     ours = (time.perf_counter() - start) / steps
     theirs_atoms = atoms.copy()
     theirs_atoms.set_momenta(dyn.atoms.get_momenta())
