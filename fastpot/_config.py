@@ -2,7 +2,8 @@
 import platform
 import sys
 
-from fastpot._threads import built_for_this_cpu, max_threads, openmp_enabled
+from fastpot._threading import default_threads
+from fastpot._threads import built_for_this_cpu, openmp_enabled
 
 
 def config():
@@ -13,10 +14,12 @@ def config():
 
     from fastpot import __version__
 
+    threads, reason = default_threads()
     return {
         "fastpot": __version__,
         "openmp": openmp_enabled(),
-        "default_threads": max_threads(),
+        "default_threads": threads,
+        "default_threads_from": reason,
         "cpu_target": "native (-march=native)" if built_for_this_cpu() else "portable",
         "python": sys.version.split()[0],
         "numpy": numpy.__version__,
@@ -27,7 +30,8 @@ def config():
 
 
 def show_config(file=None):
-    """Print version, OpenMP state, default thread count and dependency versions."""
+    """Print version, OpenMP state, default thread count (and where it comes from) and
+    dependency versions."""
     info = config()
     width = max(len(key) for key in info)
     for key, value in info.items():

@@ -123,7 +123,7 @@ class NeighborList:
     self_interaction : bool
         Include each atom as its own neighbour at zero shift (ASE's option).
     n_threads : int or None
-        OpenMP threads (None: OMP_NUM_THREADS or all cores).
+        OpenMP threads (None: OMP_NUM_THREADS or the CPUs this process may use).
     max_pairs : int or None
         Refuse (ValueError) to hold more pairs than this; default half the machine's memory.
     """
