@@ -1,11 +1,14 @@
-"""Potential: n2p2 parity, its own file, finite differences, threads, bad input (n2p2 files:
-test_n2p2.py; the ASE calculator: test_calculator.py)."""
+"""Potential: n2p2 parity, its own file, the fused kernel against the stages, threads, bad
+input (n2p2 files: test_n2p2.py; the ASE calculator and finite differences:
+test_calculator.py)."""
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.io import read
+from ase.stress import full_3x3_to_voigt_6_stress
 
-from fastpot import FastpotCalculator, Network, Potential
+from fastpot import FastpotCalculator, Network, Potential, Scaling, default_symmetry_functions
+from fastpot.emt_data import emt_samples
 from fastpot.n2p2 import read_input_data
 
 from potentials import BOHR, HARTREE, assert_same_predictions, oxide, synthetic_potential
@@ -106,6 +109,59 @@ def test_load_errors(tmp_path):
         Potential.load(bad)
     with pytest.raises(ValueError, match="end in .fastpot"):
         synthetic_potential().save(tmp_path / "model.json")
+
+
+# -- the fused kernel against the pipeline's stages ----------------------------------------
+
+def stage_by_stage(potential, atoms):
+    """Per-atom energies, forces and stress through the public stages, one at a time:
+    symmetry functions -> scaling -> each element's network (y, dy/dx) -> dE/dG = energy_unit
+    * dy/dx * scaling factor -> backward pass (gradient and strain derivative)."""
+    scaled = potential.scaling.apply(potential.sf.compute(atoms))
+    symbols = np.array(atoms.get_chemical_symbols())
+    energies = np.empty(len(atoms))
+    dEdG = {}
+    for element, x in scaled.items():
+        y, dydx = potential.networks[element].evaluate(x)
+        energies[symbols == element] = potential.energy_unit * y + potential.atom_energy[element]
+        dEdG[element] = potential.energy_unit * dydx * potential.scaling.factor[element]
+    gradient, strain = potential.sf.backward(atoms, dEdG)
+    return energies, -gradient, full_3x3_to_voigt_6_stress(strain) / atoms.get_volume()
+
+
+def assert_fused_equals_stages(potential, structures):
+    for atoms in structures:
+        fused = potential.evaluate(atoms)
+        energies, forces, stress = stage_by_stage(potential, atoms)
+        assert np.abs(forces).max() > 1e-3 and np.abs(stress).max() > 1e-5  # not trivial
+        np.testing.assert_allclose(fused["energies"], energies, rtol=1e-12)
+        np.testing.assert_allclose(fused["energy"], energies.sum(), rtol=1e-12)
+        # summation orders differ: components that cancel to near zero get an absolute floor
+        np.testing.assert_allclose(fused["forces"], forces, rtol=1e-12,
+                                   atol=1e-12 * np.abs(forces).max())
+        np.testing.assert_allclose(fused["stress"], stress, rtol=1e-12,
+                                   atol=1e-12 * np.abs(stress).max())
+
+
+def test_fused_kernel_equals_stages_n2p2_water(shared_data):
+    folder = shared_data / "n2p2" / "H2O_RPBE-D3"
+    potential = Potential.from_n2p2(folder, BOHR, HARTREE)
+    assert_fused_equals_stages(potential, read(folder / "reference.extxyz", ":2"))
+
+
+def test_fused_kernel_equals_stages_emt_copper():
+    samples = emt_samples(4, element="Cu", size=2, seed=3)  # rattled, strained, a vacancy
+    sf = default_symmetry_functions(["Cu"], cutoff=5.0, n_shifted=4, n_centred=2,
+                                    n_angular_eta=1, zetas=(1.0, 4.0))
+    scaling = Scaling.from_data(sf, [sf.compute(s.atoms) for s in samples], smin=-1.0,
+                                smax=1.0)
+    network = Network([sf.n_functions("Cu"), 10, 8, 1], "ttl").initialize(
+        np.random.default_rng(7))
+    network.weights = network.weights * 3.0  # random weights, away from a near-linear start
+    potential = Potential(sf, scaling, {"Cu": network}, energy_unit=0.3,
+                          atom_energy={"Cu": -3.5})
+    assert_fused_equals_stages(potential, [s.atoms for s in samples])
+    assert_fused_equals_stages(synthetic_potential(3), [oxide(5)])  # two elements
 
 
 # -- threads -------------------------------------------------------------------------------
