@@ -18,7 +18,7 @@ def machine_description(packages=()):
     """CPU, cores, OS, Python, numpy, the given peer packages' versions, and fastpot's build
     (version, OpenMP, CPU target)."""
     from fastpot._config import config
-    from fastpot._peers import package_version
+    from _peers import package_version
     info = config()
     versions = "".join(f", {name} {package_version(name)}" for name in packages)
     return (f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "

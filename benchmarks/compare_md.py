@@ -25,7 +25,7 @@ from _machine import machine_description  # noqa: E402
 
 
 def copper(n_atoms):
-    from fastpot._peers import copper_box
+    from _peers import copper_box
     return copper_box(n_atoms)
 
 
@@ -43,21 +43,17 @@ def conservation(potential, threads):
 
 
 def overhead(potential, threads, n_atoms=1000, steps=200):
-    from fastpot import _md, md
+    from fastpot import md
     dyn = md.MolecularDynamics(copper(n_atoms), potential, ensemble="nve", temperature=300,
                                timestep=1.0, seed=0, every=steps, n_threads=threads)
     dyn.run(10)
     start = time.perf_counter()
-    dyn.run(10 + steps)
+    dyn.run(steps)
     per_step = (time.perf_counter() - start) / steps
-    f = np.zeros_like(dyn.forces)
-    e = np.zeros_like(dyn.energies)
-    s = np.zeros((3, 3))
     nl = dyn.nl
     start = time.perf_counter()
     for _ in range(20):
-        _md.forces(dyn.model, dyn.species, nl.offsets, nl.neighbors, nl.vectors, nl.distances,
-                   f, e, s, dyn.n_threads)
+        dyn.integrator.forces(potential.compiled(), nl.pairs, dyn.n_threads)
     bare = (time.perf_counter() - start) / 20
     return {"atoms": len(dyn.atoms), "per_step": per_step, "bare": bare,
             "overhead": per_step / bare - 1.0, "rebuilds": dyn.n_rebuilds, "steps": steps + 10}
@@ -73,7 +69,7 @@ def speed(potential, n_atoms, threads, steps):
                                timestep=1.0, seed=0, every=steps, n_threads=threads)
     dyn.run(2)
     start = time.perf_counter()
-    dyn.run(2 + steps)
+    dyn.run(steps)
     ours = (time.perf_counter() - start) / steps
     theirs_atoms = atoms.copy()
     theirs_atoms.set_momenta(dyn.atoms.get_momenta())

@@ -20,7 +20,7 @@ import numpy as np
 
 
 def worker(peer, n_atoms, threads, repeats, cutoff):
-    from fastpot._peers import NEIGHBOR_PEERS, copper_box, time_call
+    from _peers import NEIGHBOR_PEERS, copper_box, time_call
     atoms = copper_box(n_atoms)
     function = NEIGHBOR_PEERS[peer]
     function(copper_box(4), cutoff, threads)  # import and warm up on a tiny box
@@ -42,7 +42,7 @@ def measure(peer, n_atoms, threads, repeats, cutoff):
 
 def machine_description():
     from fastpot._config import config
-    from fastpot._peers import available_neighbor_peers, package_version
+    from _peers import available_neighbor_peers, package_version
     cpu = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
@@ -76,7 +76,7 @@ def main():
         worker(peer, int(n), int(t), int(r), float(c))
         return
 
-    from fastpot._peers import available_neighbor_peers
+    from _peers import available_neighbor_peers
     peers = available_neighbor_peers()
     lines = [f"Machine: {machine_description()}", "",
              f"fcc Cu (a = 3.61 Å, rattled 0.01 Å), cutoff {args.cutoff} Å, full list, "

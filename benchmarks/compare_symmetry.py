@@ -78,7 +78,7 @@ def dscribe_acsf(cutoff):
 # -- workers (one per subprocess) -------------------------------------------------------------
 
 def _timed(function, repeats):
-    from fastpot._peers import time_call
+    from _peers import time_call
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times, result = time_call(function, repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -86,7 +86,7 @@ def _timed(function, repeats):
 
 
 def worker(task):
-    from fastpot._peers import copper_box
+    from _peers import copper_box
     kind, n_atoms, threads, cutoff = task["kind"], task["atoms"], task["threads"], task["cutoff"]
     atoms = copper_box(n_atoms)
     small = copper_box(32)
@@ -129,7 +129,7 @@ def _dscribe_derivatives(atoms, task):
     exact gradient (of a random weighting of the centre's features), relative to the
     gradient's largest entry."""
     from fastpot import neighbor_list
-    from fastpot._peers import copper_box
+    from _peers import copper_box
     cutoff = task["cutoff"]
     acsf = dscribe_acsf(cutoff)
     sf, columns = fastpot_functions(cutoff)

@@ -5,7 +5,7 @@
 import pytest
 
 from fastpot import NeighborList, neighbor_list
-from fastpot._peers import copper_box
+from _peers import copper_box
 
 SIZES = [4000, 32000]
 

@@ -1,5 +1,5 @@
 """What the compiled code knows about OpenMP and the CPU it runs on."""
-from _omp cimport FASTPOT_HAVE_OPENMP, omp_get_max_threads
+from _omp cimport FASTPOT_HAVE_OPENMP
 
 
 cdef extern from "_cpu.h" nogil:
@@ -9,11 +9,6 @@ cdef extern from "_cpu.h" nogil:
 def openmp_enabled():
     """True when the kernels were compiled with OpenMP."""
     return bool(FASTPOT_HAVE_OPENMP)
-
-
-def max_threads():
-    """OpenMP's default team size (honours OMP_NUM_THREADS); 1 without OpenMP."""
-    return omp_get_max_threads()
 
 
 def cpu_level():

@@ -3,7 +3,8 @@ import platform
 import sys
 
 from fastpot import _kernels
-from fastpot._threads import max_threads, openmp_enabled
+from fastpot._threading import default_threads
+from fastpot._threads import openmp_enabled
 
 
 def config():
@@ -14,10 +15,12 @@ def config():
 
     from fastpot import __version__
 
+    threads, reason = default_threads()
     return {
         "fastpot": __version__,
         "openmp": openmp_enabled(),
-        "default_threads": max_threads(),
+        "default_threads": threads,
+        "default_threads_from": reason,
         "kernels": f"{_kernels.active} ({_kernels.reason}; this CPU runs "
                    f"{', '.join(_kernels.runnable_variants())})",
         "python": sys.version.split()[0],
@@ -29,7 +32,8 @@ def config():
 
 
 def show_config(file=None):
-    """Print version, OpenMP state, default thread count and dependency versions."""
+    """Print version, OpenMP state, default thread count (and where it comes from) and
+    dependency versions."""
     info = config()
     width = max(len(key) for key in info)
     for key, value in info.items():

@@ -14,11 +14,15 @@ class FastpotCalculator(Calculator):
     same structure costs nothing. The neighbour list is kept between calls with a Verlet skin,
     so molecular dynamics and relaxations rarely search for neighbours.
 
+    Options live in ``calc.parameters``, as in every ASE calculator: give them as keyword
+    arguments, change them with ``calc.set(...)`` (which discards the results) and read the
+    ones that differ from the defaults with ``calc.todict()``.
+
     Parameters
     ----------
     potential : Potential
     n_threads : int or None
-        OpenMP threads (None: OMP_NUM_THREADS or all cores).
+        OpenMP threads (None: OMP_NUM_THREADS or the CPUs this process may use).
     skin : float
         Verlet skin of the kept neighbour list, Å.
     warn_extrapolation : bool
@@ -30,29 +34,47 @@ class FastpotCalculator(Calculator):
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+    default_parameters = {"n_threads": None, "skin": 0.5, "warn_extrapolation": False,
+                          "n2p2_forces": False}
+    # every option changes the results or how they are obtained: a change discards them
+    discard_results_on_any_change = True
+    nolabel = True
 
-    def __init__(self, potential, n_threads=None, skin=0.5, warn_extrapolation=False,
-                 n2p2_forces=False, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, potential, **kwargs):
         self.potential = potential
-        self.n_threads = n_threads
-        self.warn_extrapolation = warn_extrapolation
-        self.n2p2_forces = n2p2_forces
-        self.neighbor_list = NeighborList(potential.cutoff, skin=skin, n_threads=n_threads)
+        self.neighbor_list = None
+        super().__init__(**kwargs)  # hands the options to set()
+
+    def set(self, **kwargs):
+        """Change options (see the class); returns the ones that changed. A new skin or
+        thread count gives a new neighbour list."""
+        unknown = sorted(set(kwargs) - set(self.default_parameters))
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(unknown)} for FastpotCalculator; "
+                            f"options: {', '.join(self.default_parameters)}")
+        options = {**self.parameters, **kwargs}
+        # built before anything changes, so that a bad skin or n_threads leaves no trace
+        neighbor_list = NeighborList(self.potential.cutoff, skin=options["skin"],
+                                     n_threads=options["n_threads"])
+        changed = super().set(**kwargs)
+        if self.neighbor_list is None or {"skin", "n_threads"} & set(changed):
+            self.neighbor_list = neighbor_list
+        return changed
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         if "stress" in properties and not atoms.pbc.all():
             raise PropertyNotImplementedError(
-                "stress needs a cell that is periodic in all three directions")
+                f"stress needs a cell that is periodic in all three directions (this one has "
+                f"pbc={atoms.pbc.tolist()})")
         if len(atoms) == 0:
             raise ValueError("the structure has no atoms")
         self.neighbor_list.update(atoms)
         result = self.potential.evaluate(atoms, forces=True, stress=True,
-                                         n_threads=self.n_threads,
+                                         n_threads=self.parameters.n_threads,
                                          neighbor_list=self.neighbor_list,
-                                         n2p2_forces=self.n2p2_forces)
+                                         n2p2_forces=self.parameters.n2p2_forces)
         self.results = {
             "energy": result["energy"],
             "free_energy": result["energy"],
@@ -60,13 +82,9 @@ class FastpotCalculator(Calculator):
             "forces": result["forces"],
             "extrapolations": result["extrapolations"],
         }
-        if "stress" in result:
+        if "stress" in result:  # cells periodic in all three directions only
             self.results["stress"] = result["stress"]
-        if self.warn_extrapolation and result["extrapolations"]:
+        if self.parameters.warn_extrapolation and result["extrapolations"]:
             warnings.warn(f"{result['extrapolations']} symmetry-function value(s) of "
                           f"{len(result['extrapolating_atoms'])} atom(s) outside the training "
                           "range (extrapolation)", stacklevel=2)
-
-    def check_state(self, atoms, tol=1e-15):
-        return super().check_state(atoms, tol=tol)
-

@@ -20,21 +20,23 @@ def _demo(args):
 def _md(args):
     import ase.io
 
-    from fastpot import Potential
-    from fastpot.md import MolecularDynamics
+    from fastpot import Potential, md
     potential = Potential.load(args.model)
     try:
         atoms = ase.io.read(args.structure)
     except FileNotFoundError:
         raise FileNotFoundError(f"structure file not found: {args.structure}") from None
-    dyn = MolecularDynamics(
-        atoms, potential, ensemble=args.ensemble, timestep=args.timestep,
+    # a run of --steps steps in total: after an interruption the same command finishes it
+    dyn = md.run(
+        atoms, potential, ensemble=args.ensemble, timestep=args.timestep, steps=args.steps,
         temperature=args.temperature, pressure=args.pressure, seed=args.seed,
         thermo=args.log, trajectory=args.traj, every=args.every, n_threads=args.threads,
         checkpoint=args.checkpoint, anisotropic=args.anisotropic, log=print)
-    dyn.run(args.steps)
-    print(f"{dyn.steps_run} steps in {dyn.wall_time:.1f} s: {dyn.ns_per_day:.3f} ns/day, "
-          f"{dyn.n_rebuilds} neighbour-list builds")
+    if dyn.steps_run:
+        print(f"{dyn.steps_run} steps in {dyn.wall_time:.1f} s: {dyn.ns_per_day:.3f} ns/day, "
+              f"{dyn.n_rebuilds} neighbour-list builds")
+    else:
+        print(f"nothing to run: the checkpoint is at step {dyn.step} of {args.steps}")
     if args.output:
         ase.io.write(args.output, dyn.atoms)
     return 0
@@ -204,7 +206,9 @@ def build_parser():
     dyn.add_argument("--pressure", type=float, help="GPa (npt)")
     dyn.add_argument("--anisotropic", action="store_true", help="npt per cell axis")
     dyn.add_argument("--timestep", type=float, default=1.0, help="fs (default 1)")
-    dyn.add_argument("--steps", type=int, required=True)
+    dyn.add_argument("--steps", type=int, required=True,
+                     help="steps of the whole run (an interrupted run with --checkpoint "
+                          "resumes and runs only the missing ones)")
     dyn.add_argument("--log", default="thermo.csv", help="thermo CSV (default thermo.csv)")
     dyn.add_argument("--traj", help="trajectory file (.extxyz or .traj)")
     dyn.add_argument("--every", type=int, default=100, help="output interval in steps")

@@ -7,6 +7,10 @@ than half the skin. Units at the interface are ASE's: Å, eV, fs, K, GPa.
     from fastpot import md
     dyn = md.run(atoms, potential, ensemble="nvt-langevin", temperature=300, timestep=1.0,
                  steps=10000, thermo="thermo.csv", trajectory="md.extxyz", every=100)
+
+``MolecularDynamics.run(n)`` runs n more steps, as ASE's dynamics do; ``md.run(...,
+steps=N, checkpoint=...)`` (and ``fastpot md --steps N --checkpoint ...``) finishes a run of N
+steps in total, resuming an interrupted one.
 """
 import csv
 import io
@@ -20,7 +24,7 @@ from ase import units
 from fastpot import _md
 from fastpot._files import atomic_write
 from fastpot._threading import resolve_threads
-from fastpot.neighbors import NeighborList
+from fastpot.neighbors import NeighborList, check_no_overlap
 
 ENSEMBLES = _md.ENSEMBLES
 THERMO_COLUMNS = ["step", "time_ps", "temperature", "epot", "ekin", "etot", "pressure", "volume"]
@@ -59,8 +63,8 @@ class MolecularDynamics:
         (eV, K, GPa, Å^3); trajectory in extxyz (or ASE .traj by suffix). Written every `every`
         steps.
     checkpoint : path or None
-        Written every `checkpoint_every` steps and at the end; a run started with an existing
-        checkpoint of the same setup resumes from it.
+        Written every `checkpoint_every` steps and at the end of every ``run``; ``resume()``
+        continues from it.
     callback : callable or None
         ``callback(dyn)`` every `every` steps.
     """
@@ -147,6 +151,7 @@ class MolecularDynamics:
         self._x_ref = self.x.copy()
         self._cell_ref = self.cell.copy()
         self.n_rebuilds = 0
+        self.steps_run = 0
         self.wall_time = 0.0
         self._fingerprint = json.dumps(self.params, sort_keys=True)
         self.integrator = _md.Integrator(
@@ -174,9 +179,11 @@ class MolecularDynamics:
         self.n_rebuilds += 1
         self._x_ref[:] = self.x
         self._cell_ref[:] = self.cell
-        if self.nl.n_pairs and self.nl.distances.min() < 1e-8:
-            raise ValueError("two atoms overlap: the simulation has blown up (try a smaller "
-                             "timestep)")
+        if self.step:
+            consequence = f"the simulation blew up at step {self.step} (try a smaller timestep)"
+        else:
+            consequence = "forces are undefined in the starting structure"
+        check_no_overlap(self.nl, consequence)
         self.integrator.forces(self.potential.compiled(), self.nl.pairs, self.n_threads)
 
     @property
@@ -224,19 +231,18 @@ class MolecularDynamics:
 
     # -- running --------------------------------------------------------------------------------
     def run(self, steps):
-        """Advance to `steps` steps in total (a resumed run continues where it stopped)."""
+        """Run `steps` more steps (as ASE's dynamics do); returns self."""
         if not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
-        if self.checkpoint_path and self.checkpoint_path.is_file():
-            self._resume()
         if self.step == 0:
             self._output(write_header=True)
         started = time.perf_counter()
         steps_at_start = self.step
+        end = self.step + int(steps)
         self.steps_run = 0
         next_checkpoint = (self.step // self.checkpoint_every + 1) * self.checkpoint_every
-        while self.step < steps:
-            target = min(steps, (self.step // self.every + 1) * self.every)
+        while self.step < end:
+            target = min(end, (self.step // self.every + 1) * self.every)
             while self.step < target:
                 done, rebuild = self.integrator.run_segment(
                     self.potential.compiled(), self.nl.pairs, target - self.step,
@@ -252,7 +258,7 @@ class MolecularDynamics:
             self.steps_run = self.step - steps_at_start
             self._rate = self.ns_per_day
             self._output()
-            if self.checkpoint_path and (self.step >= next_checkpoint or self.step >= steps):
+            if self.checkpoint_path and (self.step >= next_checkpoint or self.step >= end):
                 # a resumed run starts from a fresh list and forces; do the same here so that
                 # both continue identically
                 self._rebuild()
@@ -313,7 +319,12 @@ class MolecularDynamics:
                  numbers=self.atoms.numbers)
         atomic_write(path, buffer.getvalue())
 
-    def _resume(self):
+    def resume(self):
+        """Continue from the checkpoint file, when there is one ahead of this run: positions,
+        velocities, cell, thermostat and random state, step count; output files are cut back
+        to that step. Returns True when it resumed."""
+        if not (self.checkpoint_path and self.checkpoint_path.is_file()):
+            return False
         with np.load(self.checkpoint_path, allow_pickle=False) as f:
             if str(f["fingerprint"]) != self._fingerprint or not np.array_equal(
                     f["numbers"], self.atoms.numbers):
@@ -321,7 +332,7 @@ class MolecularDynamics:
                                  "settings or atoms); remove it or choose another checkpoint")
             step = int(f["step"])
             if step <= self.step:
-                return
+                return False
             self.x[:] = f["x"]
             self.v[:] = f["v"]
             self.cell[:] = f["cell"]
@@ -329,6 +340,8 @@ class MolecularDynamics:
             self.vxi[:] = f["vxi"]
             self.rng[:] = f["rng"]
             self.step = step
+        if self.log:
+            self.log(f"resumed from {self.checkpoint_path} at step {step}")
         self._rebuild()
         # output written after the checkpoint belongs to steps that will be run again
         if self.thermo_path and self.thermo_path.is_file():
@@ -341,13 +354,21 @@ class MolecularDynamics:
             frames = [a for a in ase.io.read(self.trajectory_path, ":")
                       if a.info.get("step", 0) <= step]
             ase.io.write(self.trajectory_path, frames, format="extxyz")
+        self._sync_atoms()
+        return True
 
 
 def run(atoms, potential, ensemble="nve", temperature=None, timestep=1.0, steps=1000,
         **options):
-    """Create a MolecularDynamics run and advance it `steps` steps; returns it."""
+    """A MolecularDynamics run of `steps` steps in total; returns it.
+
+    With a ``checkpoint`` from an interrupted run of the same setup, it resumes there and runs
+    only the steps still missing, so that repeating the same call finishes the job."""
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     dyn = MolecularDynamics(atoms, potential, ensemble=ensemble, timestep=timestep,
                             temperature=temperature, **options)
-    return dyn.run(steps)
+    dyn.resume()
+    if dyn.step < steps:
+        dyn.run(steps - dyn.step)
+    return dyn

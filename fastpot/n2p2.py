@@ -1,4 +1,9 @@
-"""Reading (and later writing) n2p2's files: ``input.nn`` settings.
+"""n2p2's file formats, all in this one module: ``input.nn`` settings and the symmetry
+functions in them, ``scaling.data``, ``weights.NNN.data``, ``input.data`` structures, and
+whole potentials (read and written).
+
+The classes these files describe (SymmetryFunctions, Scaling, Network) know nothing of n2p2's
+files; this module builds them and writes them out.
 
 Rules from ../shared/N2P2_FORMAT.md §1: one keyword per line, comments start at the first
 ``#`` or ``!``, tokens are separated by spaces or tabs, a keyword alone is a flag. Unlike
@@ -10,6 +15,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from ase.data import atomic_numbers
+
+from fastpot._files import atomic_write
+from fastpot.network import Network
+from fastpot.scaling import Scaling
+from fastpot.symmetry import Angular, Radial, SymmetryFunctions, _cutoff_type_number
 
 # Keywords that may appear more than once.
 REPEATABLE = {"symfunction_short", "atom_energy", "element_nodes_short"}
@@ -142,7 +153,6 @@ class InputNN:
 
     def elements(self):
         """The element symbols, checked against number_of_elements when present."""
-        from ase.data import atomic_numbers
         symbols = self.tokens("elements")
         if not symbols:
             raise N2P2FormatError(f"{self.path}:{self.line_no('elements')}: no elements listed")
@@ -222,7 +232,6 @@ def read_input_data(path, cflength=1.0, cfenergy=1.0):
 
 
 def _block_to_atoms(block, path, cflength, cfenergy, Atoms, SinglePointCalculator):
-    from ase.data import atomic_numbers
     where = f"{path}:{block['line']}"
     if len(block["lattice"]) not in (0, 3):
         raise N2P2FormatError(f"{where}: structure has {len(block['lattice'])} lattice lines "
@@ -239,6 +248,149 @@ def _block_to_atoms(block, path, cflength, cfenergy, Atoms, SinglePointCalculato
     forces = np.array(block["forces"], dtype=float).reshape(-1, 3) * cflength / cfenergy
     atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
     return atoms
+
+
+# -- symmetry functions (input.nn) --------------------------------------------------------------
+
+def read_symmetry_functions(settings, cflength=1.0):
+    """SymmetryFunctions from ``elements``, ``cutoff_type`` and ``symfunction_short`` of an
+    n2p2 ``input.nn`` (a path or an InputNN). Lengths are divided by `cflength` (file length
+    units per Å) and eta multiplied by cflength^2, so that the result works in Å."""
+    if not isinstance(settings, InputNN):
+        settings = InputNN(settings)
+    cflength = float(cflength)
+    if not np.isfinite(cflength) or cflength <= 0.0:
+        raise ValueError(f"cflength must be a finite number > 0, got {cflength}")
+    path = settings.path
+    elements = settings.elements()
+    tokens = settings.tokens("cutoff_type")
+    line_no = settings.line_no("cutoff_type")
+    if not tokens:
+        raise N2P2FormatError(f"{path}:{line_no}: cutoff_type needs a value")
+    kind = parse_integer(tokens[0], path, line_no, "cutoff_type")
+    alpha = parse_number(tokens[1], path, line_no, "cutoff alpha") if len(tokens) > 1 else 0.0
+    try:
+        kind = _cutoff_type_number(kind)
+    except ValueError as error:
+        raise N2P2FormatError(f"{path}:{line_no}: {error}") from None
+    functions = []
+    for line_no, tokens in settings.lines("symfunction_short"):
+        functions.append(_parse_symfunction(tokens, path, line_no, cflength))
+    if not functions:
+        raise N2P2FormatError(f"{path}: no symfunction_short lines")
+    try:
+        return SymmetryFunctions(elements, functions, cutoff_type=kind, cutoff_alpha=alpha)
+    except ValueError as error:
+        raise N2P2FormatError(f"{path}: {error}") from None
+
+
+def _parse_symfunction(tokens, path, line_no, cflength):
+    where = "symfunction_short"
+    if len(tokens) < 2:
+        raise N2P2FormatError(f"{path}:{line_no}: {where} needs a central element and a type")
+    kind = parse_integer(tokens[1], path, line_no, "symmetry function type")
+    number = lambda k, what: parse_number(tokens[k], path, line_no, what)  # noqa: E731
+    if kind == 2:
+        if len(tokens) != 6:
+            raise N2P2FormatError(f"{path}:{line_no}: type 2 needs 'ec 2 e1 eta rs rc' "
+                                  f"(6 fields), got {len(tokens)}")
+        return Radial(tokens[0], tokens[2], number(3, "eta") * cflength**2,
+                      number(4, "rs") / cflength, number(5, "rc") / cflength)
+    if kind in (3, 9):
+        if len(tokens) not in (8, 9):
+            raise N2P2FormatError(f"{path}:{line_no}: type {kind} needs 'ec {kind} e1 e2 eta "
+                                  f"lambda zeta rc [rs]' (8 or 9 fields), got {len(tokens)}")
+        rs = number(8, "rs") / cflength if len(tokens) == 9 else 0.0
+        return Angular(tokens[0], tokens[2], tokens[3], number(4, "eta") * cflength**2,
+                       number(5, "lambda"), number(6, "zeta"), number(7, "rc") / cflength, rs,
+                       wide=(kind == 9))
+    raise N2P2FormatError(f"{path}:{line_no}: symmetry function type {kind} is not supported "
+                          "(supported: 2, 3, 9)")
+
+
+def symmetry_function_lines(sf, cflength=1.0):
+    """``cutoff_type`` and ``symfunction_short`` lines of `sf` in file units (lengths times
+    cflength), in n2p2 order."""
+    lines = [f"cutoff_type {sf.cutoff_type} {sf.cutoff_alpha!r}"]
+    for symbol in sf.elements:
+        for f in sf.functions[symbol]:
+            eta = f.eta / cflength**2
+            rs = f.rs * cflength
+            rc = f.rc * cflength
+            if isinstance(f, Radial):
+                lines.append(f"symfunction_short {f.center} 2 {f.neighbor} {eta!r} {rs!r} "
+                             f"{rc!r}")
+            else:
+                lines.append(f"symfunction_short {f.center} {f.kind} {f.neighbor1} "
+                             f"{f.neighbor2} {eta!r} {f.lam:+.0f} {f.zeta!r} {rc!r} {rs!r}")
+    return lines
+
+
+# -- scaling (input.nn flags, scaling.data) -----------------------------------------------------
+
+def scaling_mode(settings):
+    """Scaling mode from input.nn flags, in n2p2's order of precedence (§5)."""
+    scale = settings.has("scale_symmetry_functions")
+    center = settings.has("center_symmetry_functions")
+    sigma = settings.has("scale_symmetry_functions_sigma")
+    if scale and not center:
+        return "scale"
+    if center and not scale:
+        return "center"
+    if scale and center:
+        return "scalecenter"
+    if sigma:
+        return "sigma"
+    return "none"
+
+
+def read_scaling(path, sf, mode, smin=0.0, smax=1.0):
+    """Scaling from ``scaling.data``: lines consumed in sequence, element by element in n2p2
+    order, one per function of `sf` (the index columns are not used for routing, as in
+    n2p2)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"n2p2 scaling file not found: {path}")
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line_no, line in enumerate(f, start=1):
+            if line.startswith("#"):
+                continue
+            tokens = line.split()
+            if not tokens:
+                raise N2P2FormatError(f"{path}:{line_no}: blank line (n2p2 aborts on it)")
+            if len(tokens) < 5:
+                raise N2P2FormatError(f"{path}:{line_no}: expected 'element function Gmin "
+                                      f"Gmax Gmean [Gsigma]', got {len(tokens)} fields")
+            numbers = [parse_number(t, path, line_no, "scaling value") for t in tokens[2:6]]
+            if len(numbers) == 3:
+                numbers.append(0.0)
+            rows.append((line_no, numbers))
+    needed = sum(sf.n_functions(e) for e in sf.elements)
+    if len(rows) < needed:
+        raise N2P2FormatError(f"{path}: {len(rows)} data lines, but the symmetry functions "
+                              f"need {needed}")
+    stats, k = {}, 0
+    for element in sf.elements:
+        n = sf.n_functions(element)
+        stats[element] = np.array([numbers for _, numbers in rows[k:k + n]])
+        k += n
+    try:
+        return Scaling(mode, stats, smin, smax)
+    except ValueError as error:
+        raise N2P2FormatError(f"{path}: {error}") from None
+
+
+def write_scaling(scaling, sf, path):
+    """Write `scaling` as ``scaling.data`` in n2p2's layout (17 significant digits),
+    atomically."""
+    lines = ["# Symmetry function scaling data written by fastpot",
+             "# e_index sf_index Gmin Gmax Gmean Gsigma"]
+    for e, element in enumerate(sf.elements, start=1):
+        for s, (gmin, gmax, gmean, gsigma) in enumerate(scaling.stats[element], start=1):
+            lines.append(f"{e:4d} {s:4d} {gmin:24.16E} {gmax:24.16E} {gmean:24.16E} "
+                         f"{gsigma:24.16E}")
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 # -- potentials ---------------------------------------------------------------------------------
@@ -319,11 +471,7 @@ def read_weights(path, count):
 
 
 def read_potential(cls, directory, cflength=1.0, cfenergy=1.0):
-    from ase.data import atomic_numbers
-
-    from fastpot.network import Network
-    from fastpot.scaling import Scaling, n2p2_mode
-    from fastpot.symmetry import SymmetryFunctions
+    """A `cls` (Potential) from the n2p2 files in `directory` (see Potential.from_n2p2)."""
     directory = Path(directory)
     for name, value in (("cflength", cflength), ("cfenergy", cfenergy)):
         if not np.isfinite(value) or value <= 0:
@@ -334,11 +482,10 @@ def read_potential(cls, directory, cflength=1.0, cfenergy=1.0):
     if kind is not None and (not kind or kind[0] not in ("2G-HDNNP", "2")):
         raise N2P2FormatError(f"{path}:{settings.line_no('nnp_type')}: only 2G-HDNNP "
                               f"(short-range) potentials are supported, got {kind}")
-    sf = SymmetryFunctions._from_settings(settings, cflength)
-    mode = n2p2_mode(settings)
-    scaling = Scaling.read_n2p2(directory / "scaling.data", sf, mode,
-                                settings.number("scale_min_short", 0.0),
-                                settings.number("scale_max_short", 1.0))
+    sf = read_symmetry_functions(settings, cflength)
+    scaling = read_scaling(directory / "scaling.data", sf, scaling_mode(settings),
+                           settings.number("scale_min_short", 0.0),
+                           settings.number("scale_max_short", 1.0))
     architecture = _architecture(settings, sf.elements,
                                  {e: sf.n_functions(e) for e in sf.elements})
     normalize = settings.has("normalize_nodes")
@@ -376,9 +523,7 @@ def read_potential(cls, directory, cflength=1.0, cfenergy=1.0):
 
 
 def write_potential(potential, directory, cflength=None, cfenergy=None):
-    from ase.data import atomic_numbers
-
-    from fastpot._files import atomic_write
+    """input.nn, scaling.data and weights.NNN.data of `potential` (see Potential.to_n2p2)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     original = potential.n2p2 or {}
@@ -425,9 +570,9 @@ def write_potential(potential, directory, cflength=None, cfenergy=None):
               "global_activation_short " + " ".join(letters)]
     if nets[0].normalize:
         lines.append("normalize_nodes")
-    lines += potential.sf.to_n2p2_lines(cflength)
+    lines += symmetry_function_lines(potential.sf, cflength)
     atomic_write(directory / "input.nn", "\n".join(lines) + "\n")
-    potential.scaling.write_n2p2(directory / "scaling.data", potential.sf)
+    write_scaling(potential.scaling, potential.sf, directory / "scaling.data")
     for element, net in potential.networks.items():
         atomic_write(directory / f"weights.{atomic_numbers[element]:03d}.data",
                      _weights_text(net))

@@ -4,13 +4,13 @@
 ``NeighborList`` is the reusable CSR object that the descriptor, force and MD kernels consume,
 with a Verlet skin so that moving atoms rarely trigger a new search.
 """
-import os
 from types import SimpleNamespace
 
 import numpy as np
 
 from fastpot import _neighbors
 from fastpot._kernels import Status
+from fastpot._memory import physical_memory
 from fastpot._threading import resolve_threads
 from fastpot._validate import non_negative_number, positive_number, structure_arrays
 
@@ -20,15 +20,26 @@ BYTES_PER_PAIR = 48
 # it comes from a cutoff many times longer than the cell and would run for minutes or hours.
 MAX_BIN_VISITS = 2_000_000_000
 BINS_PER_CUTOFF = 1
+# Default cap on a list's size: this fraction of the machine's memory.
+PAIRS_MEMORY_FRACTION = 1 / 2
+# Closer than this (Å), two atoms sit on one point and nothing downstream is defined.
+OVERLAP_DISTANCE = 1e-8
 
 
 def _default_max_pairs():
-    """Half the machine's memory, in pairs."""
-    try:
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        memory = 16 * 2**30
-    return max(memory // 2 // BYTES_PER_PAIR, 1_000_000)
+    """PAIRS_MEMORY_FRACTION of the machine's memory, in pairs."""
+    return max(int(physical_memory() * PAIRS_MEMORY_FRACTION) // BYTES_PER_PAIR, 1_000_000)
+
+
+def check_no_overlap(nl, consequence):
+    """Raise ValueError naming the closest two atoms (and their distance) when any pair of a
+    built NeighborList is closer than OVERLAP_DISTANCE; `consequence` ends the message."""
+    if nl.n_pairs and nl.distances.min() < OVERLAP_DISTANCE:
+        p = int(np.argmin(nl.distances))
+        i = int(np.searchsorted(nl.offsets, p, side="right") - 1)
+        j = int(nl.neighbors[p])
+        raise ValueError(f"atoms {i} and {j} overlap (distance {nl.distances[p]:.3g}): "
+                         f"{consequence}")
 
 
 def _binning_frame(cell, pbc):
@@ -115,7 +126,7 @@ class NeighborList:
     self_interaction : bool
         Include each atom as its own neighbour at zero shift (ASE's option).
     n_threads : int or None
-        OpenMP threads (None: OMP_NUM_THREADS or all cores).
+        OpenMP threads (None: OMP_NUM_THREADS or the CPUs this process may use).
     max_pairs : int or None
         Refuse (ValueError) to hold more pairs than this; default half the machine's memory.
     """

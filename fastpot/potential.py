@@ -10,12 +10,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from fastpot import _model
 from fastpot._threading import resolve_threads
+from fastpot.neighbors import check_no_overlap
 from fastpot.network import Network
 from fastpot.scaling import Scaling
-from fastpot.symmetry import Angular, Radial, SymmetryFunctions, _check_no_overlap
+from fastpot.symmetry import OVERLAP_CONSEQUENCE, Angular, Radial, SymmetryFunctions
 
 FORMAT_NAME = "fastpot-potential"
 FORMAT_VERSION = 1
@@ -96,7 +98,7 @@ class Potential:
         if neighbor_list is None:
             neighbor_list = self.sf.neighbor_list(atoms, n_threads)
         else:
-            _check_no_overlap(neighbor_list)
+            check_no_overlap(neighbor_list, OVERLAP_CONSEQUENCE)
         nl = neighbor_list
         want_gradient = bool(forces or stress)
         energies, gradient, strain, outside = _model.evaluate(
@@ -110,9 +112,7 @@ class Potential:
             pbc = np.asarray(getattr(atoms, "pbc", [False] * 3))
             volume = abs(np.linalg.det(cell))
             if pbc.all() and volume > 0.0:
-                sigma = 0.5 * (strain + strain.T) / volume
-                result["stress"] = np.array([sigma[0, 0], sigma[1, 1], sigma[2, 2],
-                                             sigma[1, 2], sigma[0, 2], sigma[0, 1]])
+                result["stress"] = full_3x3_to_voigt_6_stress(strain) / volume
         return result
 
     def compiled(self):

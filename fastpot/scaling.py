@@ -10,12 +10,10 @@ G_s = Smin + k (G - shift), with k and shift per element and function:
 | ``scalecenter``| Gmean  | (Smax - Smin)/(Gmax - Gmin)|
 | ``sigma``      | Gmean  | (Smax - Smin)/Gsigma       |
 
-The statistics (min, max, mean, sigma) come from a data set and are read and written in
-n2p2's ``scaling.data`` layout. They also bound the range in which a potential was trained:
-values outside [Gmin, Gmax] are extrapolation (§9).
+The statistics (min, max, mean, sigma) come from a data set (``Scaling.from_data``) or from
+n2p2's ``scaling.data`` (read and written by fastpot/n2p2.py). They also bound the range in
+which a potential was trained: values outside [Gmin, Gmax] are extrapolation (§9).
 """
-from pathlib import Path
-
 import numpy as np
 
 MODES = ("none", "scale", "center", "scalecenter", "sigma")
@@ -114,68 +112,3 @@ class Scaling:
                 and self.stats.keys() == other.stats.keys()
                 and all(np.array_equal(self.stats[e], other.stats[e]) for e in self.stats)
                 and all(np.array_equal(self.factor[e], other.factor[e]) for e in self.stats))
-
-    # -- n2p2 files ----------------------------------------------------------------------------
-    @classmethod
-    def read_n2p2(cls, path, sf, mode, smin=0.0, smax=1.0):
-        """Read ``scaling.data``: lines consumed in sequence, element by element in n2p2
-        order, one per function (the index columns are not used for routing, as in n2p2)."""
-        from fastpot.n2p2 import N2P2FormatError, parse_number
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"n2p2 scaling file not found: {path}")
-        rows = []
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line_no, line in enumerate(f, start=1):
-                if line.startswith("#"):
-                    continue
-                tokens = line.split()
-                if not tokens:
-                    raise N2P2FormatError(f"{path}:{line_no}: blank line (n2p2 aborts on it)")
-                if len(tokens) < 5:
-                    raise N2P2FormatError(f"{path}:{line_no}: expected 'element function Gmin "
-                                          f"Gmax Gmean [Gsigma]', got {len(tokens)} fields")
-                numbers = [parse_number(t, path, line_no, "scaling value") for t in tokens[2:6]]
-                if len(numbers) == 3:
-                    numbers.append(0.0)
-                rows.append((line_no, numbers))
-        needed = sum(sf.n_functions(e) for e in sf.elements)
-        if len(rows) < needed:
-            raise N2P2FormatError(f"{path}: {len(rows)} data lines, but the symmetry functions "
-                                  f"need {needed}")
-        stats, k = {}, 0
-        for element in sf.elements:
-            n = sf.n_functions(element)
-            stats[element] = np.array([numbers for _, numbers in rows[k:k + n]])
-            k += n
-        try:
-            return cls(mode, stats, smin, smax)
-        except ValueError as error:
-            raise N2P2FormatError(f"{path}: {error}") from None
-
-    def write_n2p2(self, path, sf):
-        """Write ``scaling.data`` in n2p2's layout (17 significant digits), atomically."""
-        from fastpot._files import atomic_write
-        lines = ["# Symmetry function scaling data written by fastpot",
-                 "# e_index sf_index Gmin Gmax Gmean Gsigma"]
-        for e, element in enumerate(sf.elements, start=1):
-            for s, (gmin, gmax, gmean, gsigma) in enumerate(self.stats[element], start=1):
-                lines.append(f"{e:4d} {s:4d} {gmin:24.16E} {gmax:24.16E} {gmean:24.16E} "
-                             f"{gsigma:24.16E}")
-        atomic_write(path, "\n".join(lines) + "\n")
-
-
-def n2p2_mode(settings):
-    """Scaling mode from input.nn flags, in n2p2's order of precedence (§5)."""
-    scale = settings.has("scale_symmetry_functions")
-    center = settings.has("center_symmetry_functions")
-    sigma = settings.has("scale_symmetry_functions_sigma")
-    if scale and not center:
-        return "scale"
-    if center and not scale:
-        return "center"
-    if scale and center:
-        return "scalecenter"
-    if sigma:
-        return "sigma"
-    return "none"

@@ -3,7 +3,8 @@
 A ``SymmetryFunctions`` object holds, per central element, a list of radial (n2p2 type 2) and
 angular (type 3 narrow, type 9 wide) functions sharing one cutoff function. Functions are
 kept in n2p2's internal order (N2P2_FORMAT.md §3), which is the order of the columns of every
-array returned here and of the network inputs.
+array returned here and of the network inputs. The ``symfunction_short`` lines of n2p2's
+``input.nn`` are read and written by fastpot/n2p2.py.
 """
 from dataclasses import dataclass, replace
 
@@ -11,16 +12,14 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from fastpot import _symmetry
+from fastpot._memory import physical_memory
 from fastpot._threading import resolve_threads
-from fastpot.neighbors import NeighborList
+from fastpot.neighbors import NeighborList, check_no_overlap
 
-def _default_max_bytes():
-    import os
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
-    except (ValueError, OSError, AttributeError):
-        return 4 * 2**30
-
+# Default limit of stored derivatives (``derivatives``): this fraction of the machine's memory.
+DERIVATIVE_MEMORY_FRACTION = 1 / 4
+# Why overlapping atoms are refused.
+OVERLAP_CONSEQUENCE = "symmetry functions are undefined there"
 
 CUTOFF_TYPES = {"hard": 0, "cos": 1, "tanhu": 2, "tanh": 3, "exp": 4,
                 "poly1": 5, "poly2": 6, "poly3": 7, "poly4": 8}
@@ -172,61 +171,6 @@ class SymmetryFunctions:
         return replace(f, neighbor1=n1, neighbor2=n2, eta=eta, rc=rc, rs=rs, lam=lam,
                        zeta=zeta, wide=bool(f.wide))
 
-    # -- construction from n2p2 ---------------------------------------------------------------
-    @classmethod
-    def from_n2p2(cls, path, cflength=1.0):
-        """Read ``elements``, ``cutoff_type`` and ``symfunction_short`` from an n2p2
-        ``input.nn``. Lengths are divided by `cflength` (file length units per Å) and eta
-        multiplied by cflength^2, so that the result works in Å."""
-        from fastpot.n2p2 import InputNN
-        settings = path if isinstance(path, InputNN) else InputNN(path)
-        return cls._from_settings(settings, cflength)
-
-    @classmethod
-    def _from_settings(cls, settings, cflength=1.0):
-        from fastpot.n2p2 import N2P2FormatError, parse_integer, parse_number
-        cflength = float(cflength)
-        if not np.isfinite(cflength) or cflength <= 0.0:
-            raise ValueError(f"cflength must be a finite number > 0, got {cflength}")
-        path = settings.path
-        elements = settings.elements()
-        tokens = settings.tokens("cutoff_type")
-        line_no = settings.line_no("cutoff_type")
-        if not tokens:
-            raise N2P2FormatError(f"{path}:{line_no}: cutoff_type needs a value")
-        kind = parse_integer(tokens[0], path, line_no, "cutoff_type")
-        alpha = parse_number(tokens[1], path, line_no, "cutoff alpha") if len(tokens) > 1 else 0.0
-        try:
-            kind = _cutoff_type_number(kind)
-        except ValueError as error:
-            raise N2P2FormatError(f"{path}:{line_no}: {error}") from None
-        functions = []
-        for line_no, tokens in settings.lines("symfunction_short"):
-            functions.append(_parse_symfunction(tokens, path, line_no, cflength))
-        if not functions:
-            raise N2P2FormatError(f"{path}: no symfunction_short lines")
-        try:
-            return cls(elements, functions, cutoff_type=kind, cutoff_alpha=alpha)
-        except ValueError as error:
-            raise N2P2FormatError(f"{path}: {error}") from None
-
-    def to_n2p2_lines(self, cflength=1.0):
-        """``cutoff_type`` and ``symfunction_short`` lines in file units (lengths times
-        cflength), in n2p2 order."""
-        lines = [f"cutoff_type {self.cutoff_type} {self.cutoff_alpha!r}"]
-        for symbol in self.elements:
-            for f in self.functions[symbol]:
-                eta = f.eta / cflength**2
-                rs = f.rs * cflength
-                rc = f.rc * cflength
-                if isinstance(f, Radial):
-                    lines.append(f"symfunction_short {f.center} 2 {f.neighbor} {eta!r} {rs!r} "
-                                 f"{rc!r}")
-                else:
-                    lines.append(f"symfunction_short {f.center} {f.kind} {f.neighbor1} "
-                                 f"{f.neighbor2} {eta!r} {f.lam:+.0f} {f.zeta!r} {rc!r} {rs!r}")
-        return lines
-
     # -- descriptions -------------------------------------------------------------------------
     def n_functions(self, element):
         return len(self.functions[element])
@@ -287,7 +231,7 @@ class SymmetryFunctions:
     def neighbor_list(self, atoms, n_threads=None):
         """A NeighborList of the largest cutoff, built for `atoms`."""
         nl = NeighborList(self.cutoff, n_threads=n_threads).build(atoms)
-        _check_no_overlap(nl)
+        check_no_overlap(nl, OVERLAP_CONSEQUENCE)
         return nl
 
     def compute(self, atoms, n_threads=None, neighbor_list=None):
@@ -353,8 +297,8 @@ class SymmetryFunctions:
 
         Only derivatives with respect to the `selected` atoms (a boolean mask; default all)
         are kept: the forces on those atoms are all a training loss needs. Refuses
-        (MemoryError) to allocate more than `max_bytes` (default: a quarter of the machine's
-        memory); ``derivative_nbytes`` tells the size beforehand."""
+        (MemoryError) to allocate more than `max_bytes` (default: DERIVATIVE_MEMORY_FRACTION
+        of the machine's memory); ``derivative_nbytes`` tells the size beforehand."""
         species = self.species(atoms)
         nl = neighbor_list if neighbor_list is not None else self.neighbor_list(atoms, n_threads)
         slot_offsets, slot_atoms, slot_of_entry, self_slot = _slots(self, species, nl,
@@ -364,7 +308,10 @@ class SymmetryFunctions:
         sizes = np.diff(slot_offsets) * n_functions * 3
         block_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         nbytes = 8 * int(block_start[-1])
-        limit = _default_max_bytes() if max_bytes is None else int(max_bytes)
+        if max_bytes is None:
+            limit = int(physical_memory() * DERIVATIVE_MEMORY_FRACTION)
+        else:
+            limit = int(max_bytes)
         if nbytes > limit:
             raise MemoryError(f"stored symmetry-function derivatives of this structure need "
                               f"{nbytes / 2**20:.1f} MiB, more than the limit of "
@@ -468,40 +415,6 @@ def _slots(sf, species, nl, selected=None):
     images = within & (neighbors == centers)
     slot_of_entry[images] = self_slot[centers[images]]
     return slot_offsets, slot_atoms, slot_of_entry.astype(np.int32), self_slot
-
-
-def _check_no_overlap(nl):
-    if nl.n_pairs and nl.distances.min() < 1e-8:
-        p = int(np.argmin(nl.distances))
-        i = int(np.searchsorted(nl.offsets, p, side="right") - 1)
-        j = int(nl.neighbors[p])
-        raise ValueError(f"atoms {i} and {j} overlap (distance {nl.distances[p]:.3g}): "
-                         "symmetry functions are undefined there")
-
-
-def _parse_symfunction(tokens, path, line_no, cflength):
-    from fastpot.n2p2 import N2P2FormatError, parse_integer, parse_number
-    where = "symfunction_short"
-    if len(tokens) < 2:
-        raise N2P2FormatError(f"{path}:{line_no}: {where} needs a central element and a type")
-    kind = parse_integer(tokens[1], path, line_no, "symmetry function type")
-    number = lambda k, what: parse_number(tokens[k], path, line_no, what)  # noqa: E731
-    if kind == 2:
-        if len(tokens) != 6:
-            raise N2P2FormatError(f"{path}:{line_no}: type 2 needs 'ec 2 e1 eta rs rc' "
-                                  f"(6 fields), got {len(tokens)}")
-        return Radial(tokens[0], tokens[2], number(3, "eta") * cflength**2,
-                      number(4, "rs") / cflength, number(5, "rc") / cflength)
-    if kind in (3, 9):
-        if len(tokens) not in (8, 9):
-            raise N2P2FormatError(f"{path}:{line_no}: type {kind} needs 'ec {kind} e1 e2 eta "
-                                  f"lambda zeta rc [rs]' (8 or 9 fields), got {len(tokens)}")
-        rs = number(8, "rs") / cflength if len(tokens) == 9 else 0.0
-        return Angular(tokens[0], tokens[2], tokens[3], number(4, "eta") * cflength**2,
-                       number(5, "lambda"), number(6, "zeta"), number(7, "rc") / cflength, rs,
-                       wide=(kind == 9))
-    raise N2P2FormatError(f"{path}:{line_no}: symmetry function type {kind} is not supported "
-                          "(supported: 2, 3, 9)")
 
 
 def _build_tables(sf):

@@ -17,7 +17,6 @@ networks' double backprop (ext/_network.pyx) turns it into a weight gradient.
 import csv
 import hashlib
 import json
-import os
 import time
 import warnings
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fastpot import _training
+from fastpot._memory import physical_memory
 from fastpot._threading import resolve_threads
 from fastpot.data import check_samples, elements_of, split
 from fastpot.network import Network
@@ -62,6 +62,8 @@ DEFAULTS = {
     "derivative_memory": 1.5 * 2**30,  # bytes of stored dG/dR; beyond, forces are subsampled
     "n_threads": None,
 }
+# The stored derivatives never take more than this fraction of the machine's memory.
+TRAINING_MEMORY_FRACTION = 1 / 2
 
 
 def _check_options(options, where="training options"):
@@ -92,10 +94,9 @@ def _check_options(options, where="training options"):
 
 
 def default_memory_limit():
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
+    """Bytes of stored derivatives never exceeded, whatever derivative_memory says:
+    TRAINING_MEMORY_FRACTION of the machine's memory."""
+    return int(physical_memory() * TRAINING_MEMORY_FRACTION)
 
 
 class TrainingSet:

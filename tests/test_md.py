@@ -28,8 +28,8 @@ def test_nve_conserves_energy_with_second_order_error(copper):
     for timestep in (2.0, 1.0):
         dyn = md.MolecularDynamics(cell(), copper, timestep=timestep, temperature=400, seed=1)
         energies = []
-        for k in range(1, 21):
-            dyn.run(k * int(20 / timestep))
+        for _ in range(20):
+            dyn.run(int(20 / timestep))
             energies.append(dyn.epot + dyn.ekin)
         spreads.append(np.ptp(energies) / len(dyn.atoms))
     assert spreads[1] < 1e-4                   # eV/atom over 0.4 ps at 1 fs
@@ -58,7 +58,7 @@ def test_thermostats_reach_canonical_temperature(copper, ensemble):
     dyn.run(1000)  # equilibrate
     kinetic = []
     dyn.callback = lambda d: kinetic.append(d.ekin)
-    dyn.run(7000)
+    dyn.run(6000)
     kinetic = np.array(kinetic)
     n_dof = dyn.n_dof
     mean_t = 2 * kinetic.mean() / (n_dof * units.kB)
@@ -94,7 +94,7 @@ def test_npt_holds_pressure_and_finds_the_equation_of_state_volume(copper):
     dyn.run(1500)
     volumes, pressures = [], []
     dyn.callback = lambda d: (volumes.append(d.volume), pressures.append(d.pressure_gpa))
-    dyn.run(4500)
+    dyn.run(3000)
     assert abs(np.mean(volumes) - v0) / v0 < 0.01
     assert abs(np.mean(pressures)) < 0.3  # GPa, fluctuations of a 32-atom cell are large
     # and a compressed target gives a smaller cell
@@ -124,7 +124,9 @@ def test_restart_equals_uninterrupted_run(copper, tmp_path):
     first.run(200)  # "killed" after the checkpoint at step 200
     resumed = md.MolecularDynamics(cell(), copper, thermo=tmp_path / "b.csv",
                                    trajectory=tmp_path / "b.extxyz",
-                                   checkpoint=tmp_path / "b.npz", **options).run(300)
+                                   checkpoint=tmp_path / "b.npz", **options)
+    assert resumed.resume() and resumed.step == 200
+    resumed.run(100)
     assert resumed.step == 300
     np.testing.assert_array_equal(straight.atoms.positions, resumed.atoms.positions)
     np.testing.assert_array_equal(straight.atoms.get_momenta(), resumed.atoms.get_momenta())
@@ -134,11 +136,58 @@ def test_restart_equals_uninterrupted_run(copper, tmp_path):
     assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(0, 301, 20))
 
 
+@pytest.mark.parametrize("ensemble", ["nve", "nvt-langevin", "nvt-nh", "npt"])
+def test_run_runs_that_many_more_steps(copper, tmp_path, ensemble):
+    """run(5) twice is run(10): the same trajectory, output and step count."""
+    options = dict(ensemble=ensemble, temperature=300, pressure=0.0, timestep=2.0, seed=12,
+                   every=5)
+    dyns = []
+    for name, calls in (("once", [10]), ("twice", [5, 5])):
+        dyn = md.MolecularDynamics(cell(), copper, thermo=tmp_path / f"{name}.csv",
+                                   trajectory=tmp_path / f"{name}.extxyz", **options)
+        for steps in calls:
+            dyn.run(steps)
+        assert dyn.step == 10
+        dyns.append(dyn)
+    once, twice = dyns
+    np.testing.assert_array_equal(once.atoms.positions, twice.atoms.positions)
+    np.testing.assert_array_equal(once.atoms.get_momenta(), twice.atoms.get_momenta())
+    np.testing.assert_array_equal(once.atoms.cell.array, twice.atoms.cell.array)
+    for suffix in ("csv", "extxyz"):
+        assert (tmp_path / f"once.{suffix}").read_text() == \
+            (tmp_path / f"twice.{suffix}").read_text()
+    assert twice.steps_run == 5  # of the last call
+
+
+def test_md_run_finishes_an_interrupted_job(copper, tmp_path):
+    options = dict(ensemble="nvt-langevin", temperature=300, timestep=1.0, seed=13, every=20,
+                   checkpoint_every=40, thermo=tmp_path / "thermo.csv",
+                   checkpoint=tmp_path / "run.npz")
+    md.run(cell(), copper, steps=80, **options)  # "killed" after the checkpoint at step 80
+    rows = (tmp_path / "thermo.csv").read_text()
+    done = md.run(cell(), copper, steps=120, **options)
+    assert done.step == 120 and done.steps_run == 40
+    again = md.run(cell(), copper, steps=120, **options)  # the job is done: nothing to run
+    assert again.step == 120 and again.steps_run == 0
+    np.testing.assert_array_equal(again.atoms.positions, done.atoms.positions)
+    thermo = (tmp_path / "thermo.csv").read_text()
+    assert thermo.startswith(rows)
+    assert [int(r.split(",")[0]) for r in thermo.splitlines()[1:]] == list(range(0, 121, 20))
+
+
+def test_checkpoint_of_another_run_is_refused(copper, tmp_path):
+    md.run(cell(), copper, ensemble="nvt-langevin", temperature=300, steps=10,
+           checkpoint=tmp_path / "run.npz")
+    with pytest.raises(ValueError, match="run.npz belongs to another run"):
+        md.run(cell(), copper, ensemble="nvt-langevin", temperature=400, steps=20,
+               checkpoint=tmp_path / "run.npz")
+
+
 def test_output_files_and_initial_velocities(copper, tmp_path):
     import ase.io
     atoms = cell()
-    dyn = md.run(atoms, copper, ensemble="nve", temperature=250, timestep=1.0, steps=40,
-                 every=10, trajectory=tmp_path / "t.extxyz", seed=11)
+    md.run(atoms, copper, ensemble="nve", temperature=250, timestep=1.0, steps=40, every=10,
+           trajectory=tmp_path / "t.extxyz", seed=11)
     frames = ase.io.read(tmp_path / "t.extxyz", ":")
     assert [f.info["step"] for f in frames] == [0, 10, 20, 30, 40]
     np.testing.assert_allclose(frames[-1].positions, atoms.positions, atol=1e-7)  # 8 decimals
@@ -169,6 +218,20 @@ def test_bad_input(copper):
         md.MolecularDynamics(cluster, copper, ensemble="npt", temperature=300, pressure=0.0)
 
 
+def test_overlapping_atoms_are_named(copper):
+    start = cell()
+    start.positions[4] = start.positions[3]
+    with pytest.raises(ValueError, match=r"atoms 3 and 4 overlap \(distance 0\): forces are "
+                                         "undefined in the starting structure"):
+        md.MolecularDynamics(start, copper)
+    dyn = md.MolecularDynamics(cell(), copper, timestep=1.0)
+    dyn.run(3)
+    dyn.x[5] = dyn.x[6]  # as if a step had thrown two atoms onto each other
+    with pytest.raises(ValueError, match="atoms 5 and 6 overlap .*blew up at step 3 "
+                                         r"\(try a smaller timestep\)"):
+        dyn._rebuild()
+
+
 def test_command_line_md(copper, tmp_path):
     import ase.io
 
@@ -182,3 +245,36 @@ def test_command_line_md(copper, tmp_path):
     assert len((tmp_path / "thermo.csv").read_text().splitlines()) == 5
     assert main(["md", str(tmp_path / "cu.fastpot"), str(tmp_path / "start.extxyz"),
                  "--ensemble", "nvt-nh", "--steps", "10"]) == 2
+
+
+def test_command_line_md_resumes_to_the_steps_asked(copper, tmp_path, capsys):
+    """--steps N --checkpoint F means a run of N steps in total: the same command after an
+    interruption finishes it, and once more does nothing."""
+    import ase.io
+
+    from fastpot.cli import main
+    copper.save(tmp_path / "cu.fastpot")
+    ase.io.write(tmp_path / "start.extxyz", cell())
+
+    def command(name, steps):
+        return ["md", str(tmp_path / "cu.fastpot"), str(tmp_path / "start.extxyz"),
+                "--ensemble", "nvt-langevin", "--temperature", "300", "--steps", str(steps),
+                "--every", "20", "--log", str(tmp_path / f"{name}.csv"),
+                "--checkpoint", str(tmp_path / f"{name}.npz"),
+                "--output", str(tmp_path / f"{name}.extxyz")]
+
+    assert main(command("straight", 60)) == 0
+    assert main(command("interrupted", 40)) == 0  # as if killed after step 40
+    capsys.readouterr()
+    assert main(command("interrupted", 60)) == 0
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "at step 40" in out and "20 steps in" in out
+    straight = ase.io.read(tmp_path / "straight.extxyz")
+    resumed = ase.io.read(tmp_path / "interrupted.extxyz")
+    # the interrupted run restarted from a fresh neighbour list at step 40: round-off only
+    np.testing.assert_allclose(resumed.positions, straight.positions, rtol=0, atol=1e-9)
+    rows = (tmp_path / "interrupted.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [0, 20, 40, 60]
+    assert main(command("interrupted", 60)) == 0
+    assert "nothing to run: the checkpoint is at step 60 of 60" in capsys.readouterr().out
+    assert (tmp_path / "interrupted.csv").read_text().splitlines() == rows

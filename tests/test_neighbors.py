@@ -7,7 +7,6 @@ from ase.neighborlist import neighbor_list as ase_neighbor_list
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fastpot
 from fastpot.neighbors import NeighborList, _binning_frame, _plan_bins, neighbor_list
 
 
@@ -301,10 +300,3 @@ def test_pair_cap_stops_overlapping_atoms():
     atoms = Atoms("H2000", positions=np.zeros((2000, 3)))
     with pytest.raises(ValueError, match="more than max_pairs=100000 pairs"):
         neighbor_list("ij", atoms, 1.0, max_pairs=100_000)
-
-
-def test_show_config_reports_build(capsys):
-    fastpot.show_config()
-    out = capsys.readouterr().out
-    for key in ("fastpot", "openmp", "default_threads", "numpy", "scipy", "ase"):
-        assert key in out

@@ -1,49 +1,17 @@
-"""Potential and calculator: n2p2 parity, file round trips, finite differences, ASE use,
-threads, bad input."""
-import shutil
-
+"""Potential: n2p2 parity, its own file, the fused kernel against the stages, threads, bad
+input (n2p2 files: test_n2p2.py; the ASE calculator and finite differences:
+test_calculator.py)."""
 import numpy as np
 import pytest
 from ase import Atoms
-from ase.build import bulk
-from ase.calculators.calculator import PropertyNotImplementedError
 from ase.io import read
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from fastpot import FastpotCalculator, Network, Potential, Scaling, default_symmetry_functions
-from fastpot.n2p2 import N2P2FormatError, read_input_data
+from fastpot.emt_data import emt_samples
+from fastpot.n2p2 import read_input_data
 
-BOHR, HARTREE = 1.8897261328, 0.0367493254
-
-
-def numeric_forces(atoms, d):
-    from ase.calculators.fd import calculate_numerical_forces
-    return calculate_numerical_forces(atoms, eps=d)
-
-
-def numeric_stress_of(atoms, d):
-    from ase.calculators.fd import calculate_numerical_stress
-    return calculate_numerical_stress(atoms, eps=d)
-
-
-def synthetic_potential(seed=0, activations="ttl", normalize=False, cutoff=4.5):
-    """Two elements, random networks, scaling fitted to a few rattled cells."""
-    sf = default_symmetry_functions(["Cu", "O"], cutoff=cutoff, n_shifted=4, n_centred=2,
-                                    n_angular_eta=1, zetas=(1.0, 4.0), wide=False)
-    structures = [oxide(s) for s in range(3)]
-    scaling = Scaling.from_data(sf, [sf.compute(a) for a in structures], mode="scalecenter")
-    rng = np.random.default_rng(seed)
-    networks = {e: Network([sf.n_functions(e), 8, 6, 1], activations, normalize=normalize)
-                .initialize(rng) for e in sf.elements}
-    for net in networks.values():
-        net.weights = net.weights * 3.0
-    return Potential(sf, scaling, networks, energy_unit=0.7, atom_energy={"Cu": -3.2, "O": -1.1})
-
-
-def oxide(seed, repeat=2):
-    atoms = bulk("Cu", "fcc", a=3.7, cubic=True).repeat(repeat)
-    atoms.symbols[::3] = "O"
-    atoms.rattle(0.15, seed=seed)
-    return atoms
+from potentials import BOHR, HARTREE, assert_same_predictions, oxide, synthetic_potential
 
 
 # -- n2p2 parity ---------------------------------------------------------------------------
@@ -108,29 +76,6 @@ def test_h2o_reference_extxyz_in_ev(shared_data):
 
 # -- files ---------------------------------------------------------------------------------
 
-def assert_same_predictions(a, b, structures, rtol=0.0, atol=0.0):
-    for atoms in structures:
-        ra, rb = a.evaluate(atoms), b.evaluate(atoms)
-        np.testing.assert_allclose(ra["energies"], rb["energies"], rtol=rtol, atol=atol)
-        np.testing.assert_allclose(ra["forces"], rb["forces"], rtol=rtol, atol=atol)
-
-
-def test_n2p2_round_trip_is_exact(shared_data, tmp_path):
-    folder = shared_data / "n2p2" / "H2O_RPBE-D3"
-    potential = Potential.from_n2p2(folder, BOHR, HARTREE)
-    potential.to_n2p2(tmp_path / "copy")
-    again = Potential.from_n2p2(tmp_path / "copy", BOHR, HARTREE)
-    structures = read_input_data(folder / "input.data", BOHR, HARTREE)[:3]
-    assert_same_predictions(potential, again, structures)
-    assert again.sf == potential.sf and again.scaling == potential.scaling
-    for element in potential.elements:
-        assert again.networks[element] == potential.networks[element]
-    # exported in Å and eV instead: same physics up to round-off
-    potential.to_n2p2(tmp_path / "ev", cflength=1.0, cfenergy=1.0)
-    in_ev = Potential.from_n2p2(tmp_path / "ev")
-    assert_same_predictions(potential, in_ev, structures, rtol=1e-12, atol=1e-12)
-
-
 def test_save_load_round_trip(tmp_path):
     potential = synthetic_potential()
     path = tmp_path / "model.fastpot"
@@ -166,121 +111,60 @@ def test_load_errors(tmp_path):
         synthetic_potential().save(tmp_path / "model.json")
 
 
-@pytest.fixture
-def n2p2_copy(shared_data, tmp_path):
-    target = tmp_path / "pot"
-    shutil.copytree(shared_data / "n2p2" / "Cu2S_PBE", target,
-                    ignore=shutil.ignore_patterns("n2p2-*", "input.data"))
-    return target
+# -- the fused kernel against the pipeline's stages ----------------------------------------
+
+def stage_by_stage(potential, atoms):
+    """Per-atom energies, forces and stress through the public stages, one at a time:
+    symmetry functions -> scaling -> each element's network (y, dy/dx) -> dE/dG = energy_unit
+    * dy/dx * scaling factor -> backward pass (gradient and strain derivative)."""
+    scaled = potential.scaling.apply(potential.sf.compute(atoms))
+    symbols = np.array(atoms.get_chemical_symbols())
+    energies = np.empty(len(atoms))
+    dEdG = {}
+    for element, x in scaled.items():
+        y, dydx = potential.networks[element].evaluate(x)
+        energies[symbols == element] = potential.energy_unit * y + potential.atom_energy[element]
+        dEdG[element] = potential.energy_unit * dydx * potential.scaling.factor[element]
+    gradient, strain = potential.sf.backward(atoms, dEdG)
+    return energies, -gradient, full_3x3_to_voigt_6_stress(strain) / atoms.get_volume()
 
 
-def test_n2p2_file_errors(n2p2_copy):
-    weights = n2p2_copy / "weights.029.data"
-    lines = weights.read_text().splitlines()
-    weights.write_text("\n".join(lines[:-5]) + "\n")
-    with pytest.raises(N2P2FormatError, match=r"weights.029.data: \d+ weights, but the network "
-                                              r"needs \d+"):
-        Potential.from_n2p2(n2p2_copy)
-    weights.write_text("\n".join(lines + ["1.0"]) + "\n")
-    with pytest.raises(N2P2FormatError, match="but the network needs"):
-        Potential.from_n2p2(n2p2_copy)
-    weights.write_text("\n".join(lines[:3] + ["   "] + lines[3:]) + "\n")
-    with pytest.raises(N2P2FormatError, match="whitespace-only line"):
-        Potential.from_n2p2(n2p2_copy)
-    weights.unlink()
-    with pytest.raises(FileNotFoundError, match="weights.029.data"):
-        Potential.from_n2p2(n2p2_copy)
+def assert_fused_equals_stages(potential, structures):
+    for atoms in structures:
+        fused = potential.evaluate(atoms)
+        energies, forces, stress = stage_by_stage(potential, atoms)
+        assert np.abs(forces).max() > 1e-3 and np.abs(stress).max() > 1e-5  # not trivial
+        np.testing.assert_allclose(fused["energies"], energies, rtol=1e-12)
+        np.testing.assert_allclose(fused["energy"], energies.sum(), rtol=1e-12)
+        # summation orders differ: components that cancel to near zero get an absolute floor
+        np.testing.assert_allclose(fused["forces"], forces, rtol=1e-12,
+                                   atol=1e-12 * np.abs(forces).max())
+        np.testing.assert_allclose(fused["stress"], stress, rtol=1e-12,
+                                   atol=1e-12 * np.abs(stress).max())
 
 
-def test_n2p2_settings_errors(n2p2_copy):
-    settings = n2p2_copy / "input.nn"
-    text = settings.read_text()
-    settings.write_text(text.replace("conv_energy", "# conv_energy"))
-    with pytest.raises(N2P2FormatError, match="must be given together"):
-        Potential.from_n2p2(n2p2_copy)
-    settings.write_text(text.replace("global_nodes_short              25 25",
-                                     "global_nodes_short 25"))
-    with pytest.raises(N2P2FormatError, match="global_nodes_short has 1 values for 2 hidden"):
-        Potential.from_n2p2(n2p2_copy)
-    settings.write_text(text + "nnp_type 4G-HDNNP\n")
-    with pytest.raises(N2P2FormatError, match="only 2G-HDNNP"):
-        Potential.from_n2p2(n2p2_copy)
-    settings.write_text(text)
-    (n2p2_copy / "scaling.data").unlink()
-    with pytest.raises(FileNotFoundError, match="scaling file not found"):
-        Potential.from_n2p2(n2p2_copy)
+def test_fused_kernel_equals_stages_n2p2_water(shared_data):
+    folder = shared_data / "n2p2" / "H2O_RPBE-D3"
+    potential = Potential.from_n2p2(folder, BOHR, HARTREE)
+    assert_fused_equals_stages(potential, read(folder / "reference.extxyz", ":2"))
 
 
-# -- derivatives ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize("activations, normalize", [("ttl", False), ("ppl", True), ("sgl", False)])
-def test_forces_and_stress_are_exact_derivatives(activations, normalize):
-    potential = synthetic_potential(1, activations, normalize)
-    atoms = oxide(3)
-    atoms.set_cell(atoms.cell.array @ np.array([[1.0, 0.05, 0.0], [0.0, 0.98, 0.03],
-                                                [0.02, 0.0, 1.02]]), scale_atoms=True)
-    atoms.calc = potential.calculator()
-    forces = atoms.get_forces()
-    numeric = numeric_forces(atoms, d=1e-5)
-    assert np.abs(forces).max() > 0.1
-    np.testing.assert_allclose(forces, numeric, rtol=1e-6, atol=1e-7)
-    stress = atoms.get_stress()
-    numeric_stress = numeric_stress_of(atoms, d=1e-6)
-    assert np.abs(stress).max() > 1e-3
-    np.testing.assert_allclose(stress, numeric_stress, rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(atoms.get_potential_energies().sum(),
-                               atoms.get_potential_energy(), rtol=1e-14)
+def test_fused_kernel_equals_stages_emt_copper():
+    samples = emt_samples(4, element="Cu", size=2, seed=3)  # rattled, strained, a vacancy
+    sf = default_symmetry_functions(["Cu"], cutoff=5.0, n_shifted=4, n_centred=2,
+                                    n_angular_eta=1, zetas=(1.0, 4.0))
+    scaling = Scaling.from_data(sf, [sf.compute(s.atoms) for s in samples], smin=-1.0,
+                                smax=1.0)
+    network = Network([sf.n_functions("Cu"), 10, 8, 1], "ttl").initialize(
+        np.random.default_rng(7))
+    network.weights = network.weights * 3.0  # random weights, away from a near-linear start
+    potential = Potential(sf, scaling, {"Cu": network}, energy_unit=0.3,
+                          atom_energy={"Cu": -3.5})
+    assert_fused_equals_stages(potential, [s.atoms for s in samples])
+    assert_fused_equals_stages(synthetic_potential(3), [oxide(5)])  # two elements
 
 
-def test_cluster_has_forces_but_no_stress():
-    potential = synthetic_potential(2)
-    atoms = oxide(4)
-    atoms.pbc = False
-    atoms.calc = potential.calculator()
-    np.testing.assert_allclose(atoms.get_forces(), numeric_forces(atoms, d=1e-5),
-                               rtol=1e-6, atol=1e-7)
-    with pytest.raises(PropertyNotImplementedError, match="periodic in all three"):
-        atoms.get_stress()
-
-
-# -- real ASE use --------------------------------------------------------------------------
-
-def test_bfgs_relaxation_and_cell_filter():
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import BFGS
-    potential = synthetic_potential(4)
-    atoms = oxide(5, repeat=1)
-    atoms.calc = potential.calculator()
-    start = atoms.get_potential_energy()
-    BFGS(atoms, logfile=None).run(fmax=0.01, steps=300)
-    assert np.abs(atoms.get_forces()).max() < 0.01
-    assert atoms.get_potential_energy() < start
-    relaxed = atoms.get_potential_energy()
-    BFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=0.01, steps=400)
-    assert np.abs(atoms.get_stress()).max() < 0.01 / atoms.get_volume() ** (1 / 3) * 10
-    assert atoms.get_potential_energy() <= relaxed + 1e-9
-
-
-def test_velocity_verlet_conserves_energy():
-    from ase import units
-    from ase.md.verlet import VelocityVerlet
-    potential = synthetic_potential(5, activations="ttl")
-    start = oxide(6)
-    start.set_momenta(np.random.default_rng(0).normal(size=(len(start), 3)) * 0.05)
-    spreads = []
-    for timestep in (0.5, 0.25):
-        atoms = start.copy()
-        atoms.calc = potential.calculator(skin=0.8)
-        dyn = VelocityVerlet(atoms, timestep=timestep * units.fs)
-        energies = []
-        for _ in range(40):
-            dyn.run(int(round(2.5 / timestep)))
-            energies.append(atoms.get_total_energy())
-        spreads.append(np.ptp(energies) / len(atoms))
-        assert atoms.calc.neighbor_list.n_builds < 40  # the skin saved searches
-    assert spreads[0] < 1e-3
-    assert spreads[0] / spreads[1] > 3.0  # velocity Verlet: error ~ timestep^2
-
+# -- threads -------------------------------------------------------------------------------
 
 def test_threads_agree():
     potential = synthetic_potential(6)

@@ -1,10 +1,9 @@
-"""Scaling statistics and modes, n2p2 scaling.data round trips, default function sets."""
+"""Scaling statistics and modes, default function sets (scaling.data: test_n2p2.py)."""
 import numpy as np
 import pytest
 from ase.build import bulk
 
-from fastpot.n2p2 import InputNN, N2P2FormatError
-from fastpot.scaling import Scaling, n2p2_mode
+from fastpot.scaling import Scaling
 from fastpot.symmetry import Radial, SymmetryFunctions
 from fastpot.symmetry_sets import default_symmetry_functions
 
@@ -61,39 +60,6 @@ def test_bad_modes_and_ranges():
         Scaling("scale", STATS, smin=1.0, smax=1.0)
     with pytest.raises(ValueError, match=r"shape \(n_functions, 4\)"):
         Scaling("scale", {"Cu": np.zeros((2, 3))})
-
-
-@pytest.mark.parametrize("name, mode", [("Cu2S_PBE", "sigma"), ("H2O_RPBE-D3", "scalecenter")])
-def test_read_n2p2_and_round_trip(shared_data, tmp_path, name, mode):
-    folder = shared_data / "n2p2" / name
-    settings = InputNN(folder / "input.nn")
-    sf = SymmetryFunctions.from_n2p2(settings)
-    assert n2p2_mode(settings) == mode
-    scaling = Scaling.read_n2p2(folder / "scaling.data", sf, mode)
-    first = sf.elements[0]
-    line = next(l for l in open(folder / "scaling.data") if not l.startswith("#")).split()
-    np.testing.assert_array_equal(scaling.stats[first][0], [float(x) for x in line[2:6]])
-    scaling.write_n2p2(tmp_path / "scaling.data", sf)
-    assert Scaling.read_n2p2(tmp_path / "scaling.data", sf, mode) == scaling
-
-
-def test_scaling_file_errors(tmp_path):
-    sf = small_set()
-    path = tmp_path / "scaling.data"
-    path.write_text("# header\n1 1 0.0 1.0 0.5 0.1\n\n1 2 0.0 1.0 0.5 0.1\n")
-    with pytest.raises(N2P2FormatError, match="scaling.data:3: blank line"):
-        Scaling.read_n2p2(path, sf, "scale")
-    path.write_text("1 1 0.0 1.0 0.5 0.1\n")
-    with pytest.raises(N2P2FormatError, match="1 data lines, but the symmetry functions need 2"):
-        Scaling.read_n2p2(path, sf, "scale")
-    path.write_text("1 1 0.0 1.0d0 0.5 0.1\n1 2 0 1 0.5 0.1\n")
-    with pytest.raises(N2P2FormatError, match="scaling.data:1: scaling value: '1.0d0'"):
-        Scaling.read_n2p2(path, sf, "scale")
-    path.write_text("1 1 0.0 1.0\n")
-    with pytest.raises(N2P2FormatError, match="expected 'element function Gmin Gmax Gmean"):
-        Scaling.read_n2p2(path, sf, "scale")
-    with pytest.raises(FileNotFoundError, match="n2p2 scaling file not found"):
-        Scaling.read_n2p2(tmp_path / "nope", sf, "scale")
 
 
 def test_default_sets_are_complete_and_informative():

@@ -1,11 +1,11 @@
 """Symmetry functions: brute-force and n2p2 references, finite differences, invariances,
-threads, bad input."""
+threads, bad input (reading and writing input.nn: test_n2p2.py)."""
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk, molecule
 
-from fastpot.n2p2 import N2P2FormatError, read_input_data
+from fastpot.n2p2 import read_input_data, read_symmetry_functions
 from fastpot.symmetry import CUTOFF_TYPES, Angular, Radial, SymmetryFunctions
 
 from reference_symmetry import reference_values
@@ -103,7 +103,7 @@ def read_function_data(path):
 @pytest.mark.parametrize("name, cflength", [("Cu2S_PBE", 1.0), ("H2O_RPBE-D3", 1.8897261328)])
 def test_values_match_n2p2_function_data(shared_data, name, cflength):
     folder = shared_data / "n2p2" / name
-    sf = SymmetryFunctions.from_n2p2(folder / "input.nn", cflength=cflength)
+    sf = read_symmetry_functions(folder / "input.nn", cflength=cflength)
     structures = read_input_data(folder / "input.data", cflength=cflength)
     reference = read_function_data(folder / "n2p2-scaling" / "function.data")
     assert len(structures) == len(reference) == 10
@@ -116,17 +116,6 @@ def test_values_match_n2p2_function_data(shared_data, name, cflength):
             seen[atom.symbol] = k + 1
             # n2p2 printed 10 decimals
             np.testing.assert_allclose(G[atom.symbol][k], row[1:], rtol=0, atol=5.1e-11)
-
-
-def test_n2p2_order_example_cu2s(shared_data):
-    sf = SymmetryFunctions.from_n2p2(shared_data / "n2p2" / "Cu2S_PBE" / "input.nn")
-    assert sf.elements == ("S", "Cu")
-    first = sf.functions["S"][:8]
-    assert [f.kind for f in first] == [2] * 7 + [3]
-    assert [(f.neighbor, f.rs) for f in first[:4]] == [("S", 1.5), ("Cu", 1.5), ("S", 2.0),
-                                                      ("Cu", 2.0)]
-    assert (first[7].neighbor1, first[7].neighbor2, first[7].lam) == ("S", "S", -1.0)
-    assert len(sf.functions["S"]) == 72 and len(sf.functions["Cu"]) == 66
 
 
 # -- derivatives ---------------------------------------------------------------------------
@@ -331,52 +320,6 @@ def test_structure_errors():
         sf.backward(atoms, {})
     with pytest.raises(ValueError, match="non-finite"):
         sf.backward(atoms, {"Si": np.full((2, 1), np.nan)})
-
-
-def write(tmp_path, text):
-    path = tmp_path / "input.nn"
-    path.write_text(text)
-    return path
-
-
-def test_n2p2_settings_errors(tmp_path):
-    head = "number_of_elements 1\nelements Si\ncutoff_type 1\n"
-    with pytest.raises(N2P2FormatError, match=r"input.nn:4: eta: '1.0d-3' is not a number"):
-        SymmetryFunctions.from_n2p2(write(tmp_path, head + "symfunction_short Si 2 Si 1.0d-3 0 5\n"))
-    with pytest.raises(N2P2FormatError, match="input.nn:4: symmetry function type 12 is not "
-                                              "supported"):
-        SymmetryFunctions.from_n2p2(write(tmp_path, head + "symfunction_short Si 12 Si 1 0 5\n"))
-    with pytest.raises(N2P2FormatError, match="type 2 needs"):
-        SymmetryFunctions.from_n2p2(write(tmp_path, head + "symfunction_short Si 2 Si 1 0\n"))
-    with pytest.raises(N2P2FormatError, match="keyword 'cutoff_type' given twice"):
-        SymmetryFunctions.from_n2p2(write(tmp_path, head + "cutoff_type 2\n"))
-    with pytest.raises(N2P2FormatError, match="number_of_elements 2 but 1 element"):
-        SymmetryFunctions.from_n2p2(write(tmp_path, head.replace("elements 1", "elements 2")
-                                          + "symfunction_short Si 2 Si 1 0 5\n"))
-    with pytest.raises(N2P2FormatError, match="zeta must be >= 1"):
-        SymmetryFunctions.from_n2p2(write(tmp_path, head + "symfunction_short Si 3 Si Si 0.1 1 0.5 5\n"))
-    with pytest.raises(N2P2FormatError, match="both symfunction and symfunction_short"):
-        SymmetryFunctions.from_n2p2(write(tmp_path, head + "symfunction Si 2 Si 1 0 5\n"
-                                          "symfunction_short Si 2 Si 2 0 5\n"))
-    with pytest.raises(FileNotFoundError, match="n2p2 settings file not found"):
-        SymmetryFunctions.from_n2p2(tmp_path / "missing.nn")
-
-
-def test_n2p2_comments_tabs_and_units(tmp_path):
-    text = ("elements\tSi O ! comment\n# a comment line\ncutoff_type 6 0.2 # poly2\n"
-            "symfunction_short Si 2 O 0.5 1.0 10.0\n"
-            "symfunction_short O 3 Si Si 0.02 -1 2 10.0 0.5\n"
-            "symfunction_short Si 9 O Si 0.01 1 1 8.0\n")
-    sf = SymmetryFunctions.from_n2p2(write(tmp_path, text), cflength=2.0)
-    assert sf.elements == ("O", "Si") and sf.cutoff_type == 6 and sf.cutoff_alpha == 0.2
-    radial, wide = sf.functions["Si"]
-    assert radial == Radial("Si", "O", 2.0, 0.5, 5.0)
-    assert (wide.neighbor1, wide.neighbor2, wide.wide, wide.rc) == ("O", "Si", True, 4.0)
-    angular, = sf.functions["O"]
-    assert angular == Angular("O", "Si", "Si", 0.08, -1.0, 2.0, 5.0, rs=0.25)
-    # written back in file units, read again: the same definitions
-    lines = "\n".join(["elements Si O"] + sf.to_n2p2_lines(cflength=2.0)) + "\n"
-    assert SymmetryFunctions.from_n2p2(write(tmp_path, lines), cflength=2.0) == sf
 
 
 # -- stored derivatives (training form) ----------------------------------------------------

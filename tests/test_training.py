@@ -1,11 +1,12 @@
-"""Training: exact loss gradient, fitting, resume, threads, data errors, command line."""
+"""Training: exact loss gradient, fitting, resume, threads, bad options and data, command line
+(reading data: test_data.py)."""
 import json
 
 import numpy as np
 import pytest
 
 from fastpot import Potential
-from fastpot.data import Sample, read_samples, sample_from_atoms
+from fastpot.data import Sample
 from fastpot.emt_data import emt_samples
 from fastpot.training import Trainer, evaluate_samples
 
@@ -131,33 +132,13 @@ def test_option_errors():
         Trainer(hidden_layers=[5, 0])
 
 
-def test_data_errors(tmp_path):
+def test_training_data_errors():
     from ase.build import bulk
-    from ase.io import write
-    atoms = bulk("Cu", cubic=True)
-    atoms.info["energy"] = float("nan")
-    with pytest.raises(ValueError, match="structure 3: energy is nan"):
-        sample_from_atoms(atoms, "structure 3")
-    atoms.info["energy"] = -1.0
-    atoms.arrays["forces"] = np.zeros((len(atoms), 2))
-    with pytest.raises(ValueError, match=r"forces have shape \(4, 2\), expected \(4, 3\)"):
-        sample_from_atoms(atoms, "x")
     with pytest.raises(ValueError, match="training data: no structures"):
         Trainer(log=quiet).fit([])
     bare = [Sample(bulk("Cu"))]
     with pytest.raises(ValueError, match="no energies and no forces"):
         Trainer(log=quiet).fit(bare)
-    frames = []
-    for k in range(3):
-        a = bulk("Cu", cubic=True)
-        a.info["energy"] = -3.0 if k != 1 else float("nan")
-        frames.append(a)
-    path = tmp_path / "bad.extxyz"
-    write(path, frames)
-    with pytest.raises(ValueError, match="bad.extxyz structure 1: energy is nan"):
-        read_samples(path)
-    with pytest.raises(FileNotFoundError, match="data file not found"):
-        read_samples(tmp_path / "missing.extxyz")
 
 
 def test_element_missing_from_model_is_named(tmp_path):

@@ -1,7 +1,8 @@
-"""Peer neighbour-list codes, called the way their users call them, for side-by-side timing.
+"""Peer neighbour-list codes, called the way their users call them, for side-by-side timing,
+and the test systems and timer the benchmark scripts share.
 
-Used by the scripts in ``benchmarks/``. A peer that is not installed is simply absent from
-``available_neighbor_peers()``.
+Imported by the scripts beside it (``from _peers import ...``), never by the package. A peer
+that is not installed is simply absent from ``available_neighbor_peers()``.
 """
 import importlib.util
 import time
