@@ -250,6 +250,34 @@ def _block_to_atoms(block, path, cflength, cfenergy, Atoms, SinglePointCalculato
     return atoms
 
 
+def write_input_data(path, structures, cflength=1.0, cfenergy=1.0):
+    """Write structures (ASE Atoms) as an n2p2 ``input.data`` file, atomically, in file
+    units (Å times `cflength`, eV times `cfenergy`; 17 significant digits). Energies and
+    forces are written when the atoms have them (a calculator with results), zeros otherwise.
+    Cells must be periodic in all three directions or in none (n2p2 knows no slabs)."""
+    from fastpot._files import atomic_write
+    lines = []
+    for index, atoms in enumerate(structures):
+        if atoms.pbc.any() and not atoms.pbc.all():
+            raise ValueError(f"structure {index}: n2p2 needs a cell periodic in all three "
+                             f"directions or in none, got pbc={atoms.pbc.tolist()}")
+        results = getattr(atoms.calc, "results", {}) if atoms.calc is not None else {}
+        energy = results.get("energy", 0.0) * cfenergy
+        forces = np.asarray(results.get("forces", np.zeros((len(atoms), 3)))) * (
+            cfenergy / cflength)
+        comment = str(atoms.info.get("comment", "written by fastpot")).replace("\n", " ")
+        lines += ["begin", f"comment {comment}"]
+        if atoms.pbc.all():
+            lines += [f"lattice {a * cflength:24.16E} {b * cflength:24.16E} "
+                      f"{c * cflength:24.16E}" for a, b, c in atoms.cell.array]
+        for symbol, (x, y, z), (fx, fy, fz) in zip(atoms.get_chemical_symbols(),
+                                                  atoms.positions * cflength, forces):
+            lines.append(f"atom {x:24.16E} {y:24.16E} {z:24.16E} {symbol:2s} "
+                         f"{0.0:24.16E} {0.0:24.16E} {fx:24.16E} {fy:24.16E} {fz:24.16E}")
+        lines += [f"energy {energy:24.16E}", f"charge {0.0:24.16E}", "end"]
+    atomic_write(path, "\n".join(lines) + "\n")
+
+
 # -- symmetry functions (input.nn) --------------------------------------------------------------
 
 def read_symmetry_functions(settings, cflength=1.0):

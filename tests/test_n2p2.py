@@ -182,3 +182,33 @@ def test_potential_settings_errors(n2p2_copy):
     (n2p2_copy / "scaling.data").unlink()
     with pytest.raises(FileNotFoundError, match="scaling file not found"):
         Potential.from_n2p2(n2p2_copy)
+
+
+def test_input_data_round_trip(tmp_path):
+    from ase import Atoms
+    from ase.build import bulk
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from fastpot.n2p2 import read_input_data, write_input_data
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
+    crystal.symbols[0] = "O"
+    crystal.rattle(0.1, seed=3)
+    rng = np.random.default_rng(0)
+    crystal.calc = SinglePointCalculator(crystal, energy=-12.5, forces=rng.normal(size=(8, 3)))
+    molecule = Atoms("H2O", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+    path = tmp_path / "input.data"
+    write_input_data(path, [crystal, molecule], cflength=BOHR, cfenergy=HARTREE)
+    back = read_input_data(path, cflength=BOHR, cfenergy=HARTREE)
+    assert [a.get_chemical_symbols() for a in back] == [crystal.get_chemical_symbols(),
+                                                        ["H", "H", "O"]]
+    np.testing.assert_allclose(back[0].positions, crystal.positions, rtol=1e-15, atol=1e-14)
+    np.testing.assert_allclose(back[0].cell.array, crystal.cell.array, rtol=1e-15)
+    assert back[0].pbc.all() and not back[1].pbc.any()
+    assert back[0].get_potential_energy() == pytest.approx(-12.5, rel=1e-15)
+    np.testing.assert_allclose(back[0].get_forces(), crystal.get_forces(), rtol=1e-14)
+    np.testing.assert_allclose(back[1].get_forces(), 0.0)
+    slab = bulk("Cu", "fcc", a=3.6, cubic=True)
+    slab.pbc = [True, True, False]
+    with pytest.raises(ValueError, match=r"structure 0: n2p2 needs a cell periodic in all three "
+                                         r"directions or in none, got pbc=\[True, True, False\]"):
+        write_input_data(tmp_path / "slab.data", [slab])
