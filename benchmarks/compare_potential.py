@@ -109,7 +109,7 @@ def n2p2_side_by_side(command, repeat, threads):
         write_input_data(Path(folder) / "input.data", [water(repeat)[1]], BOHR, HARTREE)
         out = subprocess.run(command, shell=True, cwd=folder, capture_output=True, text=True,
                              env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
-    found = re.findall(r"^RESULT.*?s_per_eval ([0-9.eE+-]+)", out.stdout, re.M)
+    found = re.findall(r"^RESULT.*s_per_eval ([0-9.eE+-]+)", out.stdout, re.M)
     if out.returncode != 0 or not found:
         print(f"n2p2 command failed or printed no RESULT line:\n{out.stdout}\n{out.stderr}",
               file=sys.stderr)

@@ -110,7 +110,9 @@ class Potential:
             result["forces"] = -gradient
             cell = np.asarray(atoms.cell.array if hasattr(atoms, "cell") else np.zeros((3, 3)))
             pbc = np.asarray(getattr(atoms, "pbc", [False] * 3))
-            volume = abs(np.linalg.det(cell))
+            # the triple product, not np.linalg.det: a LAPACK call here wakes BLAS threads
+            # that then spin beside the kernels' own
+            volume = abs(float((cell[0] * np.cross(cell[1], cell[2])).sum()))
             if pbc.all() and volume > 0.0:
                 result["stress"] = full_3x3_to_voigt_6_stress(strain) / volume
         return result
