@@ -25,6 +25,7 @@ import tempfile
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 FRONT = ["_threads", "_dispatch", "_neighbors", "_symmetry", "_network", "_model", "_md",
          "_training"]
@@ -134,7 +135,44 @@ def extensions():
     return modules
 
 
+class BuildWithCLibrary(build_ext):
+    """The extension modules, then fastpot/lib/libfastpot.so: the C API
+    (fastpot/include/fastpot.h, ext/capi/fastpot.c), linked against this Python's shared
+    library, which it embeds."""
+
+    def run(self):
+        super().run()
+        self.build_c_library()
+
+    def build_c_library(self):
+        if self.inplace or getattr(self, "editable_mode", False):
+            folder = os.path.join("fastpot", "lib")
+        else:
+            folder = os.path.join(self.build_lib, "fastpot", "lib")
+        os.makedirs(folder, exist_ok=True)
+        config = sysconfig.get_config_vars()
+        libdir = config.get("LIBDIR") or ""
+        library = config.get("LDLIBRARY") or ""
+        if not config.get("Py_ENABLE_SHARED") or not library.endswith(".so"):
+            print("fastpot: this Python has no shared library (built without "
+                  "--enable-shared): the C API library is not built", file=sys.stderr)
+            return
+        compile_omp, link_omp, macros = openmp_flags()
+        macros = macros + [("FASTPOT_PYTHON", f'"{sys.executable}"'),
+                           ("FASTPOT_LIBPYTHON", f'"{os.path.join(libdir, library)}"')]
+        objects = self.compiler.compile(
+            [os.path.join("ext", "capi", "fastpot.c")], output_dir=self.build_temp,
+            macros=macros, include_dirs=[sysconfig.get_paths()["include"],
+                                         os.path.join("fastpot", "include")],
+            extra_postargs=["-O2", "-std=c11"] + compile_omp)
+        name = library[len("lib"):].split(".so")[0]  # libpython3.11.so -> python3.11
+        self.compiler.link_shared_object(
+            objects, os.path.join(folder, "libfastpot.so"), libraries=[name],
+            library_dirs=[libdir], runtime_library_dirs=[libdir], extra_postargs=link_omp)
+
+
 setup(
+    cmdclass={"build_ext": BuildWithCLibrary},
     ext_modules=cythonize(
         extensions(),
         include_path=[os.path.join(TREE, "fastpot"), TREE],

@@ -24,6 +24,11 @@ def install(module):
     ACTIVE_MODULE = module  # keeps the variant's code loaded
 
 
+def table_address():
+    """Address of the installed KernelTable, for the C API (0 when none is installed)."""
+    return <size_t> ACTIVE
+
+
 def active():
     """Name of the installed variant, or None."""
     return None if ACTIVE == NULL else ACTIVE.name.decode()

@@ -58,6 +58,10 @@ cdef class ModelData:
             self.m.offset[k] = scaling.offset[element]
         self.m.net_buffer = 5 * (layers + 1) * width
 
+    def address(self):
+        """Address of the C struct Model, for the C API (valid while this object lives)."""
+        return <size_t> &self.m
+
 
 def evaluate(ModelData model, const int32_t[::1] species, Pairs pairs, bint forces,
              bint skip_self_images, int n_threads):

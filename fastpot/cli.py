@@ -9,6 +9,23 @@ def _info(args):
     return 0
 
 
+def _config(args):
+    """Compiler and linker flags for programs that use the C API (fastpot/include/fastpot.h)."""
+    from pathlib import Path
+    package = Path(__file__).resolve().parent
+    library = package / "lib" / "libfastpot.so"
+    if args.libs and not library.is_file():
+        raise FileNotFoundError(f"{library} is missing: this installation has no C API "
+                                "library (its Python was built without a shared library)")
+    flags = []
+    if args.cflags:
+        flags.append(f"-I{package / 'include'}")
+    if args.libs:
+        flags.append(f"-L{library.parent} -lfastpot -Wl,-rpath,{library.parent}")
+    print(" ".join(flags))
+    return 0
+
+
 def _demo(args):
     """The whole story on built-in EMT copper data (see fastpot/demo.py)."""
     from fastpot.demo import run_demo
@@ -170,6 +187,12 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print version, OpenMP state and dependency versions")
     info.set_defaults(run=_info)
+    config = sub.add_parser("config", help="compiler and linker flags for the C API: cc prog.c "
+                                           "$(fastpot config --cflags) $(fastpot config --libs)")
+    config.add_argument("--cflags", action="store_true", help="include directory of fastpot.h")
+    config.add_argument("--libs", action="store_true",
+                        help="library flags (libfastpot.so and its run-time path)")
+    config.set_defaults(run=_config)
     demo = sub.add_parser("demo", help="the whole story on built-in data: EMT copper -> "
                                        "training -> MD, in a few minutes")
     demo.add_argument("--out", default="fastpot-demo", help="output folder (default "
