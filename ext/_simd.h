@@ -244,6 +244,64 @@ static inline void fp_pair_products(int m, const double *Aj, const double *dAj,
     }
 }
 
+/* For narrow groups with rs = 0 the three Gaussians of a pair combine into one,
+ * exp(-eta (R_j^2 + R_k^2 + R_jk^2)), times the cutoff product F = fc_j fc_k fc_jk, which
+ * all such groups of one rc share. fp_cutoff_products makes F and its partial derivatives
+ * Pj = dfc_j fc_k fc_jk, Pk = fc_j dfc_k fc_jk, Pjk = fc_j fc_k dfc_jk (derivatives NULL:
+ * F only); fp_narrow_products then gives a group's T and its derivatives from one
+ * exponential per pair and no gathers (the same numbers as fp_pair_products). */
+static inline void fp_cutoff_products(int m, const double *cj, const double *dcj,
+                                      const double *ck, const double *dck, const double *cjk,
+                                      const double *dcjk, double *F, double *Pj, double *Pk,
+                                      double *Pjk) {
+    int p;
+    if (Pj) {
+        FP_SIMD for (p = 0; p < m; p++) {
+            double jk = cj[p] * ck[p];
+            F[p] = jk * cjk[p];
+            Pj[p] = dcj[p] * ck[p] * cjk[p];
+            Pk[p] = cj[p] * dck[p] * cjk[p];
+            Pjk[p] = jk * dcjk[p];
+        }
+    } else {
+        FP_SIMD for (p = 0; p < m; p++) F[p] = cj[p] * ck[p] * cjk[p];
+    }
+}
+
+/* T = e F, Tj = e (Pj - 2 eta R_j F), Tk = e (Pk - 2 eta R_k F), Tjk = e (Pjk - 2 eta R_jk F)
+ * with e = exp(-eta S), S = R_j^2 + R_k^2 + R_jk^2 (Tj NULL: T only). */
+static inline void fp_narrow_products(int m, double eta, const double *S, const double *Rj,
+                                      const double *Rk, const double *Rjk, const double *F,
+                                      const double *Pj, const double *Pk, const double *Pjk,
+                                      double *T, double *Tj, double *Tk, double *Tjk) {
+    const double two_eta = 2.0 * eta;
+    int p;
+    if (Tj) {
+        FP_SIMD for (p = 0; p < m; p++) {
+            double e = fp_exp(-eta * S[p]);
+            double eF = e * F[p];
+            T[p] = eF;
+            Tj[p] = e * Pj[p] - two_eta * Rj[p] * eF;
+            Tk[p] = e * Pk[p] - two_eta * Rk[p] * eF;
+            Tjk[p] = e * Pjk[p] - two_eta * Rjk[p] * eF;
+        }
+    } else {
+        FP_SIMD for (p = 0; p < m; p++) T[p] = fp_exp(-eta * S[p]) * F[p];
+    }
+}
+
+/* S[p] = R_j^2 + R_k^2 + R_jk^2 of each pair, with Rj, Rk its neighbours' distances. */
+static inline void fp_pair_squares(int m, const int64_t *jj, const int64_t *kk, const double *R,
+                                   const double *Rjk, double *Rj, double *Rk, double *S) {
+    int p;
+    FP_SIMD for (p = 0; p < m; p++) {
+        double a = R[jj[p]], b = R[kk[p]];
+        Rj[p] = a;
+        Rk[p] = b;
+        S[p] = a * a + b * b + Rjk[p] * Rjk[p];
+    }
+}
+
 /* Add one group's contribution to the derivatives of S_i = sum_s c_s G_s for each pair p,
  * given Q = sum over members of c_s 2^(1-zeta) P^zeta and Qc the same with the cos-derivative
  * of P^zeta: Sc += Qc T, Sj += Q Tj, Sk += Q Tk, Sjk += Q Tjk. */

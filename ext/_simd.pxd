@@ -13,6 +13,15 @@ cdef extern from "_simd.h" nogil:
     void fp_pair_products(int m, const double *Aj, const double *dAj, const double *Ak,
                           const double *dAk, const double *B, const double *dB, double *T,
                           double *Tj, double *Tk, double *Tjk)
+    void fp_cutoff_products(int m, const double *cj, const double *dcj, const double *ck,
+                            const double *dck, const double *cjk, const double *dcjk,
+                            double *F, double *Pj, double *Pk, double *Pjk)
+    void fp_narrow_products(int m, double eta, const double *S, const double *Rj,
+                            const double *Rk, const double *Rjk, const double *F,
+                            const double *Pj, const double *Pk, const double *Pjk, double *T,
+                            double *Tj, double *Tk, double *Tjk)
+    void fp_pair_squares(int m, const int64_t *jj, const int64_t *kk, const double *R,
+                         const double *Rjk, double *Rj, double *Rk, double *S)
     void fp_angular_accumulate(int m, const double *T, const double *Tj, const double *Tk,
                                const double *Tjk, const double *Q, const double *Qc, double *Sc,
                                double *Sj, double *Sk, double *Sjk)

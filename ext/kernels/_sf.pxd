@@ -27,6 +27,9 @@ cdef struct Scratch:
     # angular factors A[f * nn + n] and their R-derivatives
     double *A
     double *dA
+    # their cutoff values C = f_c(R_n) and slopes dC, per factor
+    double *C
+    double *dC
     double *rows          # NEIGHBOR_ROWS x capacity
     # the current batch of neighbour pairs (j, k), j < k
     int64_t *pair_j

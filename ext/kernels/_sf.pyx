@@ -44,7 +44,7 @@ cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
     s.R = <double *> malloc(4 * s.capacity * sizeof(double))
     s.entry = <int64_t *> malloc(s.capacity * sizeof(int64_t))
     s.start = <int64_t *> malloc((n_elements + 2) * sizeof(int64_t))
-    s.A = <double *> malloc(2 * s.capacity * s.max_factors * sizeof(double))
+    s.A = <double *> malloc(4 * s.capacity * s.max_factors * sizeof(double))
     s.rows = <double *> malloc(NEIGHBOR_ROWS * s.capacity * sizeof(double))
     s.pair_j = <int64_t *> malloc(2 * s.batch * sizeof(int64_t))
     s.pair_rows = <double *> malloc((PAIR_ROWS + 2 * max_powers) * s.batch * sizeof(double))
@@ -56,6 +56,8 @@ cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
     s.Y = s.X + s.capacity
     s.Z = s.Y + s.capacity
     s.dA = s.A + s.capacity * s.max_factors
+    s.C = s.dA + s.capacity * s.max_factors
+    s.dC = s.C + s.capacity * s.max_factors
     s.pair_k = s.pair_j + s.batch
     return s
 
@@ -162,25 +164,46 @@ cdef void batch_values(int64_t m, int e, int64_t nn, int64_t base, const Tables 
     cdef double *Ak = s.pair_rows + 3 * B_
     cdef double *fcjk = s.pair_rows + 4 * B_
     cdef double *tmp = s.pair_rows + 5 * B_
+    cdef double *Rj = s.pair_rows + 6 * B_
+    cdef double *Rk = s.pair_rows + 7 * B_
+    cdef double *S = s.pair_rows + 8 * B_
+    cdef double *F = s.pair_rows + 9 * B_
+    cdef double *cj = s.pair_rows + 10 * B_
+    cdef double *ck = s.pair_rows + 11 * B_
     cdef int64_t g, q, f, p, f0 = t.factor_offsets[e]
-    cdef double fc_rc = -1.0
+    cdef double fc_rc = -1.0, shared_rc = -1.0
+    cdef bint have_squares = False
     cdef double *powers
     finish_pairs(s, m)
     powers = batch_powers(m, base, t, s, False)
     for g in range(t.group_offsets[base], t.group_offsets[base + 1]):
         f = t.group_factor[g]
-        fp_take(m, &s.A[f * nn], s.pair_j, W)
-        fp_take(m, &s.A[f * nn], s.pair_k, Ak)
-        for p in range(m):
-            W[p] *= Ak[p]
         if not t.group_wide[g]:
             if t.factor_rc[f0 + f] != fc_rc:  # the R_jk cutoff is shared by groups of equal rc
                 fc_rc = t.factor_rc[f0 + f]
                 fp_cutoff_block(t.cutoff_type, m, rjk, fc_rc, t.alpha, fcjk, NULL)
-            fp_gaussian_times(m, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fcjk, NULL,
-                              tmp, NULL)
+        if not t.group_wide[g] and t.factor_rs[f0 + f] == 0.0:
+            # one exponential of R_j^2 + R_k^2 + R_jk^2 (fp_narrow_products)
+            if not have_squares:
+                fp_pair_squares(m, s.pair_j, s.pair_k, s.R, rjk, Rj, Rk, S)
+                have_squares = True
+            if shared_rc != fc_rc:
+                shared_rc = fc_rc
+                fp_take(m, &s.C[f * nn], s.pair_j, cj)
+                fp_take(m, &s.C[f * nn], s.pair_k, ck)
+                fp_cutoff_products(m, cj, NULL, ck, NULL, fcjk, NULL, F, NULL, NULL, NULL)
+            fp_narrow_products(m, t.factor_eta[f0 + f], S, NULL, NULL, NULL, F, NULL, NULL,
+                               NULL, W, NULL, NULL, NULL)
+        else:
+            fp_take(m, &s.A[f * nn], s.pair_j, W)
+            fp_take(m, &s.A[f * nn], s.pair_k, Ak)
             for p in range(m):
-                W[p] *= tmp[p]
+                W[p] *= Ak[p]
+            if not t.group_wide[g]:
+                fp_gaussian_times(m, rjk, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fcjk,
+                                  NULL, tmp, NULL)
+                for p in range(m):
+                    W[p] *= tmp[p]
         for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
             G[t.member_col[q]] += t.member_prefactor[q] * fp_dot(
                 m, powers + 2 * t.member_power[q] * B_, W)
@@ -241,19 +264,21 @@ cdef void angular_values(int e, int64_t nn, const Tables *t, Scratch *s,
 
 cdef void fill_factors(int e, int64_t nn, const Tables *t, Scratch *s,
                        bint derivatives) noexcept nogil:
-    """A[f * nn + n] (and dA) for the angular factors of centre element e. The cutoff
-    function is evaluated once per distinct rc (rows 6 and 7 of s.rows hold it)."""
-    cdef int64_t f, f0 = t.factor_offsets[e]
-    cdef double *fc = s.rows + 6 * s.capacity
-    cdef double *dfc = s.rows + 7 * s.capacity
-    cdef double rc = -1.0
+    """A[f * nn + n] (and dA) for the angular factors of centre element e, and their
+    cutoff values C (and dC), which the narrow groups with rs = 0 use on their own. The cutoff
+    function is evaluated once per distinct rc."""
+    cdef int64_t f, last = -1, f0 = t.factor_offsets[e]
     for f in range(t.factor_offsets[e + 1] - f0):
-        if t.factor_rc[f0 + f] != rc:
-            rc = t.factor_rc[f0 + f]
-            fp_cutoff_block(t.cutoff_type, nn, s.R, rc, t.alpha, fc,
-                            dfc if derivatives else NULL)
-        fp_gaussian_times(nn, s.R, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fc,
-                          dfc if derivatives else NULL, &s.A[f * nn],
+        if last >= 0 and t.factor_rc[f0 + f] == t.factor_rc[f0 + last]:
+            memcpy(&s.C[f * nn], &s.C[last * nn], nn * sizeof(double))
+            if derivatives:
+                memcpy(&s.dC[f * nn], &s.dC[last * nn], nn * sizeof(double))
+        else:
+            fp_cutoff_block(t.cutoff_type, nn, s.R, t.factor_rc[f0 + f], t.alpha, &s.C[f * nn],
+                            &s.dC[f * nn] if derivatives else NULL)
+            last = f
+        fp_gaussian_times(nn, s.R, t.factor_eta[f0 + f], t.factor_rs[f0 + f], &s.C[f * nn],
+                          &s.dC[f * nn] if derivatives else NULL, &s.A[f * nn],
                           &s.dA[f * nn] if derivatives else NULL)
 
 
@@ -336,9 +361,17 @@ cdef int batch_keep(int64_t m, int e, int64_t nn, int64_t base, const Tables *t,
     cdef double *dfcjk = s.pair_rows + 7 * B_
     cdef double *Bv = s.pair_rows + 8 * B_
     cdef double *dBv = s.pair_rows + 9 * B_
+    cdef double *Rj = s.pair_rows + 10 * B_
+    cdef double *Rk = s.pair_rows + 11 * B_
+    cdef double *S = s.pair_rows + 12 * B_
+    cdef double *F = s.pair_rows + 13 * B_
+    cdef double *Pj = s.pair_rows + 14 * B_
+    cdef double *Pk = s.pair_rows + 15 * B_
+    cdef double *Pjk = s.pair_rows + 16 * B_
     cdef int64_t n_powers = t.power_offsets[base + 1] - t.power_offsets[base]
     cdef int64_t g, gi, q, f, p, p0 = t.power_offsets[base], f0 = t.factor_offsets[e]
-    cdef double fc_rc = -1.0
+    cdef double fc_rc = -1.0, shared_rc = -1.0
+    cdef bint have_squares = False
     cdef double *rows
     cdef double *T
     cdef KeptBatch *batch
@@ -371,19 +404,36 @@ cdef int batch_keep(int64_t m, int e, int64_t nn, int64_t base, const Tables *t,
         g = t.group_offsets[base] + gi
         f = t.group_factor[g]
         T = rows + (2 + 2 * n_powers + 4 * gi) * m
-        fp_take(m, &s.A[f * nn], s.pair_j, Aj)
-        fp_take(m, &s.dA[f * nn], s.pair_j, dAj)
-        fp_take(m, &s.A[f * nn], s.pair_k, Ak)
-        fp_take(m, &s.dA[f * nn], s.pair_k, dAk)
-        if t.group_wide[g]:
-            fp_pair_products(m, Aj, dAj, Ak, dAk, NULL, NULL, T, T + m, T + 2 * m, T + 3 * m)
+        if not t.group_wide[g] and t.factor_rc[f0 + f] != fc_rc:
+            fc_rc = t.factor_rc[f0 + f]  # the R_jk cutoff is shared by groups of equal rc
+            fp_cutoff_block(t.cutoff_type, m, rows + m, fc_rc, t.alpha, fcjk, dfcjk)
+        if not t.group_wide[g] and t.factor_rs[f0 + f] == 0.0:
+            # one exponential of R_j^2 + R_k^2 + R_jk^2, no gathers (fp_narrow_products)
+            if not have_squares:
+                fp_pair_squares(m, s.pair_j, s.pair_k, s.R, rows + m, Rj, Rk, S)
+                have_squares = True
+            if shared_rc != fc_rc:
+                shared_rc = fc_rc
+                fp_take(m, &s.C[f * nn], s.pair_j, Aj)
+                fp_take(m, &s.dC[f * nn], s.pair_j, dAj)
+                fp_take(m, &s.C[f * nn], s.pair_k, Ak)
+                fp_take(m, &s.dC[f * nn], s.pair_k, dAk)
+                fp_cutoff_products(m, Aj, dAj, Ak, dAk, fcjk, dfcjk, F, Pj, Pk, Pjk)
+            fp_narrow_products(m, t.factor_eta[f0 + f], S, Rj, Rk, rows + m, F, Pj, Pk, Pjk,
+                               T, T + m, T + 2 * m, T + 3 * m)
         else:
-            if t.factor_rc[f0 + f] != fc_rc:  # the R_jk cutoff is shared by groups of equal rc
-                fc_rc = t.factor_rc[f0 + f]
-                fp_cutoff_block(t.cutoff_type, m, rows + m, fc_rc, t.alpha, fcjk, dfcjk)
-            fp_gaussian_times(m, rows + m, t.factor_eta[f0 + f], t.factor_rs[f0 + f], fcjk,
-                              dfcjk, Bv, dBv)
-            fp_pair_products(m, Aj, dAj, Ak, dAk, Bv, dBv, T, T + m, T + 2 * m, T + 3 * m)
+            fp_take(m, &s.A[f * nn], s.pair_j, Aj)
+            fp_take(m, &s.dA[f * nn], s.pair_j, dAj)
+            fp_take(m, &s.A[f * nn], s.pair_k, Ak)
+            fp_take(m, &s.dA[f * nn], s.pair_k, dAk)
+            if t.group_wide[g]:
+                fp_pair_products(m, Aj, dAj, Ak, dAk, NULL, NULL, T, T + m, T + 2 * m,
+                                 T + 3 * m)
+            else:
+                fp_gaussian_times(m, rows + m, t.factor_eta[f0 + f], t.factor_rs[f0 + f],
+                                  fcjk, dfcjk, Bv, dBv)
+                fp_pair_products(m, Aj, dAj, Ak, dAk, Bv, dBv, T, T + m, T + 2 * m,
+                                 T + 3 * m)
         for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
             G[t.member_col[q]] += t.member_prefactor[q] * fp_dot(
                 m, rows + (2 + 2 * t.member_power[q]) * m, T)
