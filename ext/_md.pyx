@@ -320,6 +320,7 @@ cdef class Integrator:
         """Forces, energies and strain derivative at the current positions (the list must be
         current); returns the number of (atom, function) values outside the training range."""
         cdef const KernelTable *k = kernels()
+        pairs.transpose()
         with nogil:
             self.compute_forces(k, model, pairs, n_threads)
         return int(np.asarray(self.extrapolated).sum())
@@ -335,6 +336,7 @@ cdef class Integrator:
         cdef const KernelTable *k = kernels()
         if n == 0:
             return 0, False
+        pairs.transpose()
         with nogil:
             while steps < max_steps:
                 # first half

@@ -9,6 +9,7 @@ cdef class Pairs:
     cdef readonly object incoming_offsets, incoming
     cdef readonly object entry_gradient   # (n_entries, 3) scratch for force kernels
     cdef double *entry_gradient_data
+    cpdef transpose(self)
 
 
 cdef void refresh_pairs(PairList *pairs, const double *x, const double *cell,

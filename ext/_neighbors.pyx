@@ -453,12 +453,8 @@ cdef class Pairs:
                 or len(self.distances) != n_entries):
             raise ValueError("inconsistent neighbour-list arrays")
         counts = np.diff(self.offsets)
-        self.incoming_offsets = np.zeros(n_atoms + 1, dtype=np.int64)
-        self.incoming = np.empty(n_entries, dtype=np.int64)
-        if n_entries:
-            np.cumsum(np.bincount(self.neighbors, minlength=n_atoms), out=self.incoming_offsets[1:])
-            # a stable sort by neighbour: entries of each atom in increasing order
-            self.incoming[:] = np.argsort(self.neighbors, kind="stable")
+        self.incoming_offsets = None  # made by transpose() when forces need them
+        self.incoming = None
         self.entry_gradient = np.empty((max(n_entries, 1), 3))
         self.entry_gradient_data = <double *> _address(self.entry_gradient)
         self.c.n_atoms = n_atoms
@@ -469,6 +465,35 @@ cdef class Pairs:
         self.c.shifts = <const int32_t *> _address(self.shifts)
         self.c.vectors = <double *> _address(self.vectors)
         self.c.distances = <double *> _address(self.distances)
+        self.c.incoming_offsets = NULL
+        self.c.incoming = NULL
+
+    cpdef transpose(self):
+        """Make the transposed list (for each atom, the entries that have it as neighbour, in
+        increasing entry order) that gather_entry_gradients needs; once per list."""
+        if self.incoming is not None:
+            return
+        cdef int64_t n = self.c.n_atoms, p, a
+        offsets_arr = np.zeros(n + 1, dtype=np.int64)
+        incoming_arr = np.empty(max(self.c.n_entries, 1), dtype=np.int64)
+        cdef int64_t[::1] start = offsets_arr
+        cdef int64_t[::1] incoming = incoming_arr
+        cdef const int32_t *j = self.c.neighbors
+        with nogil:
+            # a counting sort by neighbour, stable: O(entries)
+            for p in range(self.c.n_entries):
+                start[j[p] + 1] += 1
+            for a in range(n):
+                start[a + 1] += start[a]
+            for p in range(self.c.n_entries):
+                a = j[p]
+                incoming[start[a]] = p
+                start[a] += 1
+            for a in range(n, 0, -1):
+                start[a] = start[a - 1]
+            start[0] = 0
+        self.incoming_offsets = offsets_arr
+        self.incoming = incoming_arr
         self.c.incoming_offsets = <const int64_t *> _address(self.incoming_offsets)
         self.c.incoming = <const int64_t *> _address(self.incoming)
 
@@ -483,6 +508,7 @@ cdef class Pairs:
     def gather(self, bint skip_self_images=False, int n_threads=1):
         """(gradient (n_atoms, 3), strain derivative (3, 3)) from the per-entry gradients in
         `entry_gradient` (see gather_entry_gradients)."""
+        self.transpose()
         gradient = np.empty((self.c.n_atoms, 3))
         strain = np.zeros((3, 3))
         cdef double[:, ::1] g = gradient
@@ -534,6 +560,7 @@ cdef void gather_entry_gradients(const PairList *pairs, const double *grad_entry
     (3 x 3, added to) of a function of the entry vectors, from its gradient g_p with respect
     to every entry vector D_p = r_j - r_i + S cell: atom a gets +g from the entries that have
     it as neighbour and -g from its own entries; the strain derivative is sum_p g_p (x) D_p.
+    Needs the transposed list (Pairs.transpose).
     Each atom sums its own terms and strain partials are summed in chunk order, so the result
     is the same for any thread count.
 

@@ -26,6 +26,23 @@ def _config(args):
     return 0
 
 
+def _ipi(args):
+    """Serve forces to an i-PI server (see fastpot/ipi.py)."""
+    import ase.io
+
+    from fastpot import Potential
+    from fastpot.ipi import run_client
+    potential = Potential.load(args.model)
+    try:
+        atoms = ase.io.read(args.structure)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"structure file not found: {args.structure}") from None
+    steps = run_client(potential, atoms, args.address, n_threads=args.threads,
+                       log=print if args.verbose else None)
+    print(f"i-PI server closed the run after {steps} force evaluation(s)")
+    return 0
+
+
 def _demo(args):
     """The whole story on built-in EMT copper data (see fastpot/demo.py)."""
     from fastpot.demo import run_demo
@@ -220,6 +237,15 @@ def build_parser():
     evaluate.add_argument("--json", help="also write the metrics here")
     evaluate.add_argument("--threads", type=int)
     evaluate.set_defaults(run=_evaluate)
+    ipi = sub.add_parser("ipi", help="serve forces to an i-PI server (path-integral MD)")
+    ipi.add_argument("model", help="a .fastpot file")
+    ipi.add_argument("structure", help="a structure file with the atoms' elements, in i-PI's "
+                                       "atom order (any ASE-readable file)")
+    ipi.add_argument("--address", required=True,
+                     help="unix:NAME (i-PI's <ffsocket mode='unix'><address>NAME) or HOST:PORT")
+    ipi.add_argument("--threads", type=int)
+    ipi.add_argument("--verbose", action="store_true", help="print every energy")
+    ipi.set_defaults(run=_ipi)
     dyn = sub.add_parser("md", help="molecular dynamics with a trained model")
     dyn.add_argument("model", help="a .fastpot file")
     dyn.add_argument("structure", help="starting structure (any ASE-readable file)")
@@ -247,7 +273,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, MemoryError, FloatingPointError) as error:
+    except (ValueError, FileNotFoundError, MemoryError, FloatingPointError,
+            ConnectionError) as error:
         print(f"fastpot {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -229,8 +229,9 @@ class NeighborList:
         if self.pairs is None:
             return 0
         p = self.pairs
-        return sum(a.nbytes for a in (p.offsets, p.neighbors, p.shifts, p.vectors, p.distances,
-                                      p.incoming_offsets, p.incoming, p.entry_gradient))
+        arrays = [p.offsets, p.neighbors, p.shifts, p.vectors, p.distances, p.entry_gradient,
+                  p.incoming_offsets, p.incoming]
+        return sum(a.nbytes for a in arrays if a is not None)
 
     def __repr__(self):
         return (f"NeighborList(cutoff={self.cutoff}, skin={self.skin}, n_atoms={self.n_atoms}, "

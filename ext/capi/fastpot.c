@@ -148,6 +148,30 @@ static int ensure_python(const char **error) {
     return 0;
 }
 
+/* Put the folder holding this installation's fastpot package (this library is
+ * fastpot/lib/libfastpot.so) on sys.path when it is not there, so that `import fastpot`
+ * finds the package beside the library even when the interpreter's own paths do not
+ * (GIL held). Appended: a host's own path order stays as it is. */
+static void find_own_package(void) {
+    Dl_info info;
+    char folder[4096];
+    char *slash;
+    int up;
+    PyObject *path, *entry;
+    if (!dladdr((void *) find_own_package, &info) || !info.dli_fname) return;
+    snprintf(folder, sizeof folder, "%s", info.dli_fname);
+    for (up = 0; up < 3; up++) {  /* .../site/fastpot/lib/libfastpot.so -> .../site */
+        slash = strrchr(folder, '/');
+        if (!slash) return;
+        *slash = 0;
+    }
+    path = PySys_GetObject("path");  /* borrowed */
+    entry = PyUnicode_FromString(folder);
+    if (path && entry && PySequence_Contains(path, entry) == 0) PyList_Append(path, entry);
+    Py_XDECREF(entry);
+    PyErr_Clear();
+}
+
 /* A Python integer attribute of `object` as a C integer (GIL held); -1 with an exception. */
 static long long integer_attribute(PyObject *object, const char *name) {
     PyObject *value = PyObject_GetAttrString(object, name);
@@ -170,6 +194,7 @@ int fastpot_model_load(const char *path, fastpot_model **model, const char **err
     if (!path) return fail(error, "fastpot_model_load: path is NULL");
     if (ensure_python(error)) return 1;
     gil = PyGILState_Ensure();
+    find_own_package();
     module = PyImport_ImportModule("fastpot.embed");
     if (!module) {
         fail_python(error, "fastpot_model_load: cannot import fastpot");
