@@ -43,6 +43,17 @@ def _ipi(args):
     return 0
 
 
+def _lammps_plugin(args):
+    """Build pair_style fastpot for the installed LAMMPS and print where it is."""
+    from fastpot.lammps_plugin import PluginBuildError, build
+    try:
+        folder = build(force=args.rebuild)
+    except PluginBuildError as error:
+        raise ValueError(str(error)) from None
+    print(folder)
+    return 0
+
+
 def _demo(args):
     """The whole story on built-in EMT copper data (see fastpot/demo.py)."""
     from fastpot.demo import run_demo
@@ -237,6 +248,10 @@ def build_parser():
     evaluate.add_argument("--json", help="also write the metrics here")
     evaluate.add_argument("--threads", type=int)
     evaluate.set_defaults(run=_evaluate)
+    plugin = sub.add_parser("lammps-plugin", help="build pair_style fastpot for the installed "
+                                                  "LAMMPS and print its folder")
+    plugin.add_argument("--rebuild", action="store_true", help="build even if up to date")
+    plugin.set_defaults(run=_lammps_plugin)
     ipi = sub.add_parser("ipi", help="serve forces to an i-PI server (path-integral MD)")
     ipi.add_argument("model", help="a .fastpot file")
     ipi.add_argument("structure", help="a structure file with the atoms' elements, in i-PI's "

@@ -76,6 +76,7 @@ struct fastpot_model {
     int32_t max_number;          /* largest atomic number species_of covers */
     double cutoff;
     char *elements;
+    int n_threads;               /* of compute_neighbors; 0: omp_get_max_threads() */
     /* scratch of compute_neighbors, grown as needed */
     int32_t *species;
     double *vectors, *distances, *grad_entry, *energies;
@@ -245,6 +246,37 @@ int fastpot_model_cutoff(const fastpot_model *model, double *cutoff, const char 
     return 0;
 }
 
+int fastpot_model_set_threads(fastpot_model *model, int n_threads, const char **error) {
+    if (!model) return fail(error, "fastpot_model_set_threads: model is NULL");
+    if (n_threads < 0)
+        return fail(error, "fastpot_model_set_threads: n_threads must be >= 0, got %d",
+                    n_threads);
+    model->n_threads = n_threads;
+    return 0;
+}
+
+static const char *const SYMBOLS[] = {
+    "H", "He", "Li", "Be", "B", "C", "N", "O", "F", "Ne", "Na", "Mg", "Al", "Si", "P", "S",
+    "Cl", "Ar", "K", "Ca", "Sc", "Ti", "V", "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga",
+    "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd",
+    "Ag", "Cd", "In", "Sn", "Sb", "Te", "I", "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm",
+    "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W", "Re", "Os",
+    "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa",
+    "U", "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db", "Sg",
+    "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"};
+
+int fastpot_atomic_number(const char *symbol, int32_t *atomic_number, const char **error) {
+    int32_t z;
+    if (!symbol) return fail(error, "fastpot_atomic_number: symbol is NULL");
+    if (!atomic_number) return fail(error, "fastpot_atomic_number: atomic_number is NULL");
+    for (z = 1; z <= (int32_t) (sizeof SYMBOLS / sizeof SYMBOLS[0]); z++)
+        if (strcmp(SYMBOLS[z - 1], symbol) == 0) {
+            *atomic_number = z;
+            return 0;
+        }
+    return fail(error, "'%s' is not a chemical symbol", symbol);
+}
+
 int fastpot_model_elements(const fastpot_model *model, const char **elements,
                            const char **error) {
     if (!model) return fail(error, "fastpot_model_elements: model is NULL");
@@ -389,9 +421,11 @@ int fastpot_model_compute_neighbors(fastpot_model *model, int64_t n_centres, int
     pairs.incoming = NULL;
     kernel_error.code = 0;
     kernel_error.message[0] = 0;
+    n_threads = model->n_threads;
 #ifdef _OPENMP
-    n_threads = omp_get_max_threads();
+    if (n_threads == 0) n_threads = omp_get_max_threads();
 #endif
+    if (n_threads < 1) n_threads = 1;
     status = model->kernels->model_evaluate(model->model, model->species, &pairs,
                                             model->energies, model->extrapolated,
                                             model->grad_entry, n_threads, &kernel_error);

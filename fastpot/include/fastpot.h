@@ -54,7 +54,7 @@ int fastpot_model_compute(
  *                convention of LAMMPS' virial; divide by the volume for a pressure), or NULL
  *   atom_virial  n_atoms x 9, eV, ADDED to: each pair's virial split half and half between
  *                its two atoms, or NULL
- * Runs on the calling thread's OpenMP team: omp_get_max_threads() threads. No Python. */
+ * Runs on fastpot_model_set_threads threads (default: omp_get_max_threads()). No Python. */
 int fastpot_model_compute_neighbors(
     fastpot_model* model, int64_t n_centres, int64_t n_atoms,
     const int32_t* atomic_numbers,  /* n_atoms */
@@ -63,6 +63,12 @@ int fastpot_model_compute_neighbors(
     const int32_t* neighbors,       /* offsets[n_centres] */
     double* energies, double* forces, double* virial, double* atom_virial,
     const char** error);
+
+/* Threads of fastpot_model_compute_neighbors; 0 restores the default (omp_get_max_threads()). */
+int fastpot_model_set_threads(fastpot_model* model, int n_threads, const char** error);
+
+/* The atomic number of a chemical symbol ("Cu" -> 29), for callers that name elements. */
+int fastpot_atomic_number(const char* symbol, int32_t* atomic_number, const char** error);
 
 /* The chemical symbols of the model's elements, space-separated (valid while the model is). */
 int fastpot_model_elements(const fastpot_model* model, const char** elements,
