@@ -118,8 +118,7 @@ void PairFastpot::init_style()
 
 double PairFastpot::init_one(int i, int j)
 {
-  if (setflag[i][j] == 0) error->all(FLERR, "pair_style fastpot: atom types {} and {} are not "
-                                     "both mapped to elements", i, j);
+  // LAMMPS itself refuses type pairs left unset ("All pair coeffs are not set")
   cutghost[i][j] = cutghost[j][i] = cutoff;
   return cutoff;
 }
