@@ -239,10 +239,11 @@ cdef int64_t next_batch(Scratch *s, int64_t a0, int64_t a1, int64_t b0, int64_t 
     return count
 
 
-cdef void angular_values(int e, int64_t nn, const Tables *t, Scratch *s,
-                         double *G) noexcept nogil:
+cdef int angular_batches(int e, int64_t nn, const Tables *t, Scratch *s, double *G,
+                         bint keep) noexcept nogil:
     """Add the angular functions of the current centre (element e) to G: its neighbour
-    pairs in batches, element block by element block."""
+    pairs in batches, element block by element block; with `keep`, each batch also keeps
+    what the derivatives need (batch_keep). Returns 0, or -1 when memory runs out."""
     cdef int n_el = t.n_elements
     cdef int a, b
     cdef int64_t count, base
@@ -259,7 +260,11 @@ cdef void angular_values(int e, int64_t nn, const Tables *t, Scratch *s,
                                    t.angular_rc_max[e], t.block_narrow_cut[base], &cursor)
                 if count == 0:
                     break
-                batch_values(count, e, nn, base, t, s, G)
+                if not keep:
+                    batch_values(count, e, nn, base, t, s, G)
+                elif batch_keep(count, e, nn, base, t, s, G) != 0:
+                    return -1
+    return 0
 
 
 cdef void fill_factors(int e, int64_t nn, const Tables *t, Scratch *s,
@@ -311,7 +316,7 @@ cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *s
             G[t.radial_col[q]] += fp_sum(m, tmp)
     if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
         fill_factors(e, nn, t, s, False)
-        angular_values(e, nn, t, s, G)
+        angular_batches(e, nn, t, s, G, False)
 
 
 # -- values with everything the derivatives need ------------------------------------------
@@ -451,10 +456,8 @@ cdef int centre_values_kept(int64_t i, const Tables *t, Scratch *s, const int32_
     cdef double *tmp = s.rows
     cdef double *fc = s.rows + s.capacity
     cdef double *dfc = s.rows + 2 * s.capacity
-    cdef int64_t b, k0, m, q, base, used = 0, count
+    cdef int64_t b, k0, m, q, base, used = 0
     cdef double rc
-    cdef int a, b2
-    cdef PairCursor cursor
     s.n_kept_batches = 0
     s.kept_used = 0
     s.kept_pairs_used = 0
@@ -481,21 +484,7 @@ cdef int centre_values_kept(int64_t i, const Tables *t, Scratch *s, const int32_
     if t.factor_offsets[e + 1] == t.factor_offsets[e] or nn < 2:
         return 0
     fill_factors(e, nn, t, s, True)
-    for a in range(n_el):
-        for b2 in range(a, n_el):
-            base = (e * n_el + a) * n_el + b2
-            if t.group_offsets[base] == t.group_offsets[base + 1]:
-                continue
-            cursor.j = s.start[a]
-            cursor.k = -1
-            while True:
-                count = next_batch(s, s.start[a], s.start[a + 1], s.start[b2], s.start[b2 + 1],
-                                   t.angular_rc_max[e], t.block_narrow_cut[base], &cursor)
-                if count == 0:
-                    break
-                if batch_keep(count, e, nn, base, t, s, G) != 0:
-                    return -1
-    return 0
+    return angular_batches(e, nn, t, s, G, True)
 
 
 cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
