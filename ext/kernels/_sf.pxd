@@ -13,8 +13,8 @@ cdef struct KeptBatch:
 
 
 cdef struct Scratch:
-    int64_t capacity      # neighbours per centre
-    int64_t batch         # neighbour pairs per batch
+    int64_t capacity      # neighbours per centre, at most (also the stride of s.rows)
+    int64_t batch         # row stride of the pair rows (a batch holds at most BATCH pairs)
     int max_factors
     int max_powers        # distinct (lambda, zeta) per element block
     # neighbours of the current centre, sorted by element: block b is start[b]..start[b+1]

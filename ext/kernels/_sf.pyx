@@ -28,6 +28,7 @@ cdef enum:
     NEIGHBOR_ROWS = 8   # rows of length `capacity` (per neighbour of the centre)
     PAIR_ROWS = 24      # rows of length `batch` (per neighbour pair)
     BATCH = 256         # neighbour pairs processed together (their rows stay in L1)
+    ROW_PAD = 8         # doubles added to each row stride (see scratch_new)
     MIN_ROOM = 8       # a batch with less room left than this is processed first
 
 
@@ -37,8 +38,11 @@ cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
     cdef Scratch *s = <Scratch *> calloc(1, sizeof(Scratch))
     if s == NULL:
         return NULL
-    s.capacity = capacity if capacity > 0 else 1
-    s.batch = BATCH
+    # Row strides are padded off powers of two: rows 2 or 4 KiB apart make the loads of one
+    # row falsely wait on stores to another (4K aliasing), which cost up to a fifth of the
+    # time depending on where malloc placed the arrays.
+    s.capacity = ((capacity if capacity > 0 else 1) + 7) // 8 * 8 + ROW_PAD
+    s.batch = BATCH + ROW_PAD
     s.max_factors = max_factors if max_factors > 0 else 1
     s.max_powers = max_powers
     s.R = <double *> malloc(4 * s.capacity * sizeof(double))
@@ -229,7 +233,7 @@ cdef int64_t next_batch(Scratch *s, int64_t a0, int64_t a1, int64_t b0, int64_t 
             cursor.j += 1
             cursor.k = -1
             continue
-        take = s.batch - count
+        take = BATCH - count
         if take < MIN_ROOM:
             break
         if take > b1 - cursor.k:
