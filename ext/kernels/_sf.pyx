@@ -295,32 +295,7 @@ cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *s
                         const PairList *pairs, double *G) noexcept nogil:
     """Symmetry-function values of centre atom i added to G (its row, n2p2 order), when no
     derivative is needed (see centre_values_kept)."""
-    cdef int e = species[i]
-    cdef int n_el = t.n_elements
-    cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, pairs)
-    cdef double *tmp = s.rows
-    cdef int64_t b, k0, m, q, base
-    cdef double *fc = s.rows + s.capacity
-    cdef double rc
-    # radial: per neighbour element block, one vector loop per function; the cutoff
-    # function is evaluated once per distinct rc
-    for b in range(n_el):
-        k0 = s.start[b]
-        m = s.start[b + 1] - k0
-        if m == 0:
-            continue
-        base = e * n_el + b
-        rc = -1.0
-        for q in range(t.radial_offsets[base], t.radial_offsets[base + 1]):
-            if t.radial_rc[q] != rc:
-                rc = t.radial_rc[q]
-                fp_cutoff_block(t.cutoff_type, m, &s.R[k0], rc, t.alpha, fc, NULL)
-            fp_gaussian_times(m, &s.R[k0], t.radial_eta[q], t.radial_rs[q], fc, NULL, tmp,
-                              NULL)
-            G[t.radial_col[q]] += fp_sum(m, tmp)
-    if t.factor_offsets[e + 1] > t.factor_offsets[e] and nn >= 2:
-        fill_factors(e, nn, t, s, False)
-        angular_batches(e, nn, t, s, G, False)
+    centre_pass(i, t, s, species, pairs, G, False)
 
 
 # -- values with everything the derivatives need ------------------------------------------
@@ -454,22 +429,30 @@ cdef int centre_values_kept(int64_t i, const Tables *t, Scratch *s, const int32_
     """Symmetry-function values of centre i added to G (its row, n2p2 order), keeping what
     its derivatives need in `s` (until the next centre). Returns 0, or -1 when memory runs
     out."""
+    return centre_pass(i, t, s, species, pairs, G, True)
+
+
+cdef int centre_pass(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
+                     const PairList *pairs, double *G, bint keep) noexcept nogil:
+    """The values of centre i added to G and, with `keep`, what their derivatives need kept
+    in `s`: radial functions per neighbour element block, one vector loop per function with
+    the cutoff evaluated once per distinct rc, then the angular batches. Returns 0, or -1
+    when memory runs out."""
     cdef int e = species[i]
     cdef int n_el = t.n_elements
     cdef int64_t nn = gather(i, t.rc_max[e], t, s, species, pairs)
     cdef double *tmp = s.rows
     cdef double *fc = s.rows + s.capacity
-    cdef double *dfc = s.rows + 2 * s.capacity
+    cdef double *dfc = s.rows + 2 * s.capacity if keep else NULL
     cdef int64_t b, k0, m, q, base, used = 0
     cdef double rc
     s.n_kept_batches = 0
     s.kept_used = 0
     s.kept_pairs_used = 0
-    if grow(<void **> &s.radial_slopes, &s.radial_slopes_size,
-            (t.radial_offsets[(e + 1) * n_el] - t.radial_offsets[e * n_el]) * nn,
-            sizeof(double)) != 0:
+    if keep and grow(<void **> &s.radial_slopes, &s.radial_slopes_size,
+                     (t.radial_offsets[(e + 1) * n_el] - t.radial_offsets[e * n_el]) * nn,
+                     sizeof(double)) != 0:
         return -1
-    # radial: as centre_values, keeping each function's slopes block by block
     for b in range(n_el):
         k0 = s.start[b]
         m = s.start[b + 1] - k0
@@ -482,13 +465,13 @@ cdef int centre_values_kept(int64_t i, const Tables *t, Scratch *s, const int32_
                 rc = t.radial_rc[q]
                 fp_cutoff_block(t.cutoff_type, m, &s.R[k0], rc, t.alpha, fc, dfc)
             fp_gaussian_times(m, &s.R[k0], t.radial_eta[q], t.radial_rs[q], fc, dfc, tmp,
-                              &s.radial_slopes[used])
+                              &s.radial_slopes[used] if keep else NULL)
             G[t.radial_col[q]] += fp_sum(m, tmp)
             used += m
     if t.factor_offsets[e + 1] == t.factor_offsets[e] or nn < 2:
         return 0
-    fill_factors(e, nn, t, s, True)
-    return angular_batches(e, nn, t, s, G, True)
+    fill_factors(e, nn, t, s, keep)
+    return angular_batches(e, nn, t, s, G, keep)
 
 
 cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
