@@ -30,6 +30,20 @@ cdef struct Workspace:
     Scratch *scratch
     double *rows          # G, x, dy/dx, c: 4 x max_functions
     double *net           # network buffers
+    # the sizes it was made for, so that a later call can reuse it
+    int64_t capacity, max_functions, net_buffer
+    int max_factors, max_powers, n_elements
+
+
+cdef extern from *:
+    """
+    /* One workspace kept per thread between calls: MD and the C API evaluate thousands of
+       times, and making the workspace anew each time (its kept pair rows grow to about a
+       megabyte) cost page faults and mmap calls on every step. OpenMP's worker threads
+       persist, so their caches do; each holds at most one workspace. */
+    static __thread void *fastpot_kept_workspace = NULL;
+    """
+    void *fastpot_kept_workspace
 
 
 cdef struct Job:
@@ -42,23 +56,46 @@ cdef struct Job:
 
 
 cdef void *workspace_new(const void *context) noexcept nogil:
+    """This thread's kept workspace when it is large enough for the job, else a new one."""
+    global fastpot_kept_workspace
     cdef const Job *job = <const Job *> context
     cdef const Model *m = job.m
-    cdef Workspace *w = <Workspace *> calloc(1, sizeof(Workspace))
+    cdef Workspace *w = <Workspace *> fastpot_kept_workspace
+    if w != NULL:
+        fastpot_kept_workspace = NULL
+        if (w.capacity >= job.pairs.max_row and w.max_functions >= m.max_functions
+                and w.net_buffer >= m.net_buffer and w.max_factors >= m.sf.max_factors
+                and w.max_powers >= m.sf.max_powers and w.n_elements >= m.n_elements):
+            return w
+        workspace_free(w)
+    w = <Workspace *> calloc(1, sizeof(Workspace))
     if w == NULL:
         return NULL
-    w.scratch = scratch_new(job.pairs.max_row, m.sf.max_factors, m.sf.max_powers,
-                            m.n_elements)
-    w.rows = <double *> malloc(4 * m.max_functions * sizeof(double))
-    w.net = <double *> malloc(m.net_buffer * sizeof(double))
+    w.capacity = job.pairs.max_row
+    w.max_functions = m.max_functions
+    w.net_buffer = m.net_buffer
+    w.max_factors = m.sf.max_factors
+    w.max_powers = m.sf.max_powers
+    w.n_elements = m.n_elements
+    w.scratch = scratch_new(w.capacity, w.max_factors, w.max_powers, w.n_elements)
+    w.rows = <double *> malloc(4 * w.max_functions * sizeof(double))
+    w.net = <double *> malloc(w.net_buffer * sizeof(double))
     if w.scratch == NULL or w.rows == NULL or w.net == NULL:
-        workspace_delete(context, w)
+        workspace_free(w)
         return NULL
     return w
 
 
 cdef void workspace_delete(const void *context, void *scratch) noexcept nogil:
-    cdef Workspace *w = <Workspace *> scratch
+    """Keep the workspace for this thread's next call (or free it when one is kept)."""
+    global fastpot_kept_workspace
+    if fastpot_kept_workspace == NULL:
+        fastpot_kept_workspace = scratch
+    else:
+        workspace_free(<Workspace *> scratch)
+
+
+cdef void workspace_free(Workspace *w) noexcept nogil:
     scratch_delete(w.scratch)
     free(w.rows)
     free(w.net)
