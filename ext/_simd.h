@@ -116,30 +116,37 @@ static inline void fp_cutoff_block(int kind, int m, const double *r, double rc, 
     int k;
     switch (kind) {
     case 0:
-        FP_SIMD for (k = 0; k < m; k++) {
-            f[k] = r[k] < rc ? 1.0 : 0.0;
-            if (df) df[k] = 0.0;
-        }
+        FP_SIMD for (k = 0; k < m; k++) f[k] = r[k] < rc ? 1.0 : 0.0;
+        if (df) memset(df, 0, m * sizeof(double));
         return;
     case 2:
     case 3: {
         const double norm = kind == 3 ? 2.2637537952253504 : 1.0; /* 1 / tanh(1)^3 */
-        FP_SIMD for (k = 0; k < m; k++) {
-            double u = 1.0 - r[k] / rc;
-            u = u > 0.0 ? u : 0.0;
-            double e = fp_exp(-2.0 * u);
-            double t = (1.0 - e) / (1.0 + e);
-            double inside = r[k] < rc ? norm : 0.0;
-            f[k] = inside * t * t * t;
-            if (df) df[k] = -inside * 3.0 * t * t * (1.0 - t * t) / rc;
+#define FP_TANH_LOOP(SLOPE)                                                       \
+        FP_SIMD for (k = 0; k < m; k++) {                                         \
+            double u = 1.0 - r[k] / rc;                                           \
+            u = u > 0.0 ? u : 0.0;                                                \
+            double e = fp_exp(-2.0 * u);                                          \
+            double t = (1.0 - e) / (1.0 + e);                                     \
+            double inside = r[k] < rc ? norm : 0.0;                               \
+            f[k] = inside * t * t * t;                                            \
+            SLOPE;                                                                \
         }
+        if (df) {
+            FP_TANH_LOOP(df[k] = -inside * 3.0 * t * t * (1.0 - t * t) / rc)
+        } else {
+            FP_TANH_LOOP((void) t)
+        }
+#undef FP_TANH_LOOP
         return;
     }
     default:
         break;
     }
-    /* x-based types: one loop per type, so each loop holds only its own arithmetic */
-#define FP_X_LOOP(VALUE, SLOPE)                                                   \
+    /* x-based types: one loop per type, so each loop holds only its own arithmetic. Loops
+     * with and without slopes are separate: a test of df inside a vector loop becomes masked
+     * stores through NULL, which cost a microcode assist per vector on AMD Zen 4. */
+#define FP_X_BODY(VALUE, SLOPE)                                                   \
     FP_SIMD for (k = 0; k < m; k++) {                                             \
         double x = (r[k] - rci) * inv_width;                                      \
         double inside = r[k] < rc ? 1.0 : 0.0;                                    \
@@ -148,7 +155,13 @@ static inline void fp_cutoff_block(int kind, int m, const double *r, double rc, 
         double value, slope;                                                      \
         VALUE;                                                                    \
         f[k] = inside * (outer > 0.0 ? value : 1.0);                              \
-        if (df) { SLOPE; df[k] = inside * outer * slope * inv_width; }            \
+        SLOPE;                                                                    \
+    }
+#define FP_X_LOOP(VALUE, SLOPE)                                                   \
+    if (df) {                                                                     \
+        FP_X_BODY(VALUE, SLOPE; df[k] = inside * outer * slope * inv_width)       \
+    } else {                                                                      \
+        FP_X_BODY(VALUE, (void) inside)                                           \
     }
     switch (kind) {
     case 1:
@@ -180,6 +193,7 @@ static inline void fp_cutoff_block(int kind, int m, const double *r, double rc, 
         break;
     }
 #undef FP_X_LOOP
+#undef FP_X_BODY
 }
 
 /* g[k] = exp(-eta (r - rs)^2) f[k] and its r-derivative dg[k] = e (df - 2 eta x f), given the
@@ -318,36 +332,56 @@ static inline void fp_angular_accumulate(int m, const double *T, const double *T
     }
 }
 
-/* For each pair p = (j[p], k[p]) of neighbours (vectors X, Y, Z, lengths R), turn the
- * derivatives with respect to cos, R_j, R_k, R_jk into gradients with respect to D_j and D_k,
- * and add them to the neighbours' gradients gx, gy, gz. Rjk NULL: no R_jk dependence. The
- * per-pair vectors are computed in a vector loop into out[6 * m] rows, then added in a fixed
- * order (several pairs share a neighbour). */
+/* For each pair p = (j[p], k[p]) of neighbours (vectors X, Y, Z, reciprocal lengths inv_R),
+ * turn the derivatives with respect to cos, R_j, R_k, R_jk into gradients with respect to D_j
+ * and D_k, and add them to the neighbours' gradients gx, gy, gz. inv_Rjk holds 1 / R_jk (0
+ * for R_jk = 0), or is NULL: no R_jk dependence. Reciprocals come precomputed because
+ * divisions made this loop divide-bound. The per-pair vectors are computed in a vector loop
+ * into out[6 * m] rows, then added in a fixed order (several pairs share a neighbour). */
 static inline void fp_angular_scatter(int m, const int64_t *jj, const int64_t *kk,
-                                      const double *R, const double *X, const double *Y,
-                                      const double *Z, const double *cosv, const double *Rjk,
-                                      const double *Sc, const double *Sj, const double *Sk,
-                                      const double *Sjk, double *out, double *gx, double *gy,
-                                      double *gz) {
+                                      const double *inv_R, const double *X, const double *Y,
+                                      const double *Z, const double *cosv,
+                                      const double *inv_Rjk, const double *Sc,
+                                      const double *Sj, const double *Sk, const double *Sjk,
+                                      double *out, double *gx, double *gy, double *gz) {
     double *ox = out, *oy = out + m, *oz = out + 2 * m;
     double *px = out + 3 * m, *py = out + 4 * m, *pz = out + 5 * m;
     int p;
-    FP_SIMD for (p = 0; p < m; p++) {
-        int64_t j = jj[p], k = kk[p];
-        double inv_j = 1.0 / R[j], inv_k = 1.0 / R[k];
-        double c = Sc[p] * inv_j * inv_k;
-        double tj = (Sj[p] - Sc[p] * cosv[p] * inv_j) * inv_j;
-        double tk = (Sk[p] - Sc[p] * cosv[p] * inv_k) * inv_k;
-        double s = 0.0;
-        if (Rjk) s = Rjk[p] > 0.0 ? Sjk[p] / Rjk[p] : 0.0;
-        double xj = X[j], yj = Y[j], zj = Z[j], xk = X[k], yk = Y[k], zk = Z[k];
-        double dx = xk - xj, dy = yk - yj, dz = zk - zj;
-        ox[p] = c * xk + tj * xj - s * dx;
-        oy[p] = c * yk + tj * yj - s * dy;
-        oz[p] = c * zk + tj * zj - s * dz;
-        px[p] = c * xj + tk * xk + s * dx;
-        py[p] = c * yj + tk * yk + s * dy;
-        pz[p] = c * zj + tk * zk + s * dz;
+    /* Two loops rather than one with `inv_Rjk ? ... : 0`: the compiler turns that into
+     * masked loads from the NULL pointer, whose fault suppression cost a microcode assist
+     * per vector (most of this function's time on AMD Zen 4). */
+    if (inv_Rjk) {
+        FP_SIMD for (p = 0; p < m; p++) {
+            int64_t j = jj[p], k = kk[p];
+            double inv_j = inv_R[j], inv_k = inv_R[k];
+            double c = Sc[p] * inv_j * inv_k;
+            double tj = (Sj[p] - Sc[p] * cosv[p] * inv_j) * inv_j;
+            double tk = (Sk[p] - Sc[p] * cosv[p] * inv_k) * inv_k;
+            double s = Sjk[p] * inv_Rjk[p];
+            double xj = X[j], yj = Y[j], zj = Z[j], xk = X[k], yk = Y[k], zk = Z[k];
+            double dx = xk - xj, dy = yk - yj, dz = zk - zj;
+            ox[p] = c * xk + tj * xj - s * dx;
+            oy[p] = c * yk + tj * yj - s * dy;
+            oz[p] = c * zk + tj * zj - s * dz;
+            px[p] = c * xj + tk * xk + s * dx;
+            py[p] = c * yj + tk * yk + s * dy;
+            pz[p] = c * zj + tk * zk + s * dz;
+        }
+    } else {
+        FP_SIMD for (p = 0; p < m; p++) {
+            int64_t j = jj[p], k = kk[p];
+            double inv_j = inv_R[j], inv_k = inv_R[k];
+            double c = Sc[p] * inv_j * inv_k;
+            double tj = (Sj[p] - Sc[p] * cosv[p] * inv_j) * inv_j;
+            double tk = (Sk[p] - Sc[p] * cosv[p] * inv_k) * inv_k;
+            double xj = X[j], yj = Y[j], zj = Z[j], xk = X[k], yk = Y[k], zk = Z[k];
+            ox[p] = c * xk + tj * xj;
+            oy[p] = c * yk + tj * yj;
+            oz[p] = c * zk + tj * zj;
+            px[p] = c * xj + tk * xk;
+            py[p] = c * yj + tk * yk;
+            pz[p] = c * zj + tk * zk;
+        }
     }
     /* pairs come in runs of equal j (they are made j by j): sum each run once */
     p = 0;
@@ -374,17 +408,24 @@ static inline void fp_angular_scatter(int m, const int64_t *jj, const int64_t *k
     }
 }
 
-/* For pairs p = (j[p], k[p]): cos(theta_jk) = D_j.D_k / (R_j R_k), and R_jk = sqrt of the
- * squared distance stored in r2_to_rjk (replaced in place). */
+/* For pairs p = (j[p], k[p]): cos(theta_jk) = D_j.D_k / (R_j R_k) from the reciprocal
+ * lengths inv_R, and R_jk = sqrt of the squared distance stored in r2_to_rjk (replaced in
+ * place). */
 static inline void fp_pair_geometry(int m, const int64_t *jj, const int64_t *kk,
-                                    const double *R, const double *X, const double *Y,
+                                    const double *inv_R, const double *X, const double *Y,
                                     const double *Z, double *cosv, double *r2_to_rjk) {
     int p;
     FP_SIMD for (p = 0; p < m; p++) {
         int64_t j = jj[p], k = kk[p];
-        cosv[p] = (X[j] * X[k] + Y[j] * Y[k] + Z[j] * Z[k]) / (R[j] * R[k]);
+        cosv[p] = (X[j] * X[k] + Y[j] * Y[k] + Z[j] * Z[k]) * (inv_R[j] * inv_R[k]);
         r2_to_rjk[p] = sqrt(r2_to_rjk[p]);
     }
+}
+
+/* x[p] = 1 / x[p] where x[p] > 0, else 0 (in place) */
+static inline void fp_reciprocal_positive(int m, double *x) {
+    int p;
+    FP_SIMD for (p = 0; p < m; p++) x[p] = x[p] > 0.0 ? 1.0 / x[p] : 0.0;
 }
 
 /* dst[p] = src[index[p]] */

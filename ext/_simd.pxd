@@ -25,13 +25,14 @@ cdef extern from "_simd.h" nogil:
     void fp_angular_accumulate(int m, const double *T, const double *Tj, const double *Tk,
                                const double *Tjk, const double *Q, const double *Qc, double *Sc,
                                double *Sj, double *Sk, double *Sjk)
-    void fp_angular_scatter(int m, const int64_t *jj, const int64_t *kk, const double *R,
+    void fp_angular_scatter(int m, const int64_t *jj, const int64_t *kk, const double *inv_R,
                             const double *X, const double *Y, const double *Z,
-                            const double *cosv, const double *Rjk, const double *Sc,
+                            const double *cosv, const double *inv_Rjk, const double *Sc,
                             const double *Sj, const double *Sk, const double *Sjk, double *out,
                             double *gx, double *gy, double *gz)
     void fp_take(int m, const double *src, const int64_t *index, double *dst)
-    void fp_pair_geometry(int m, const int64_t *jj, const int64_t *kk, const double *R,
+    void fp_reciprocal_positive(int m, double *x)
+    void fp_pair_geometry(int m, const int64_t *jj, const int64_t *kk, const double *inv_R,
                           const double *X, const double *Y, const double *Z, double *cosv,
                           double *r2_to_rjk)
     void fp_angular_powers(int m, const double *cosv, double lam, double zeta, int izeta,

@@ -22,6 +22,7 @@ cdef struct Scratch:
     double *X
     double *Y
     double *Z
+    double *inv_R         # 1 / R
     int64_t *entry
     int64_t *start
     # angular factors A[f * nn + n] and their R-derivatives

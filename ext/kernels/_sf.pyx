@@ -45,7 +45,7 @@ cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
     s.batch = BATCH + ROW_PAD
     s.max_factors = max_factors if max_factors > 0 else 1
     s.max_powers = max_powers
-    s.R = <double *> malloc(4 * s.capacity * sizeof(double))
+    s.R = <double *> malloc(5 * s.capacity * sizeof(double))
     s.entry = <int64_t *> malloc(s.capacity * sizeof(int64_t))
     s.start = <int64_t *> malloc((n_elements + 2) * sizeof(int64_t))
     s.A = <double *> malloc(4 * s.capacity * s.max_factors * sizeof(double))
@@ -59,6 +59,7 @@ cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
     s.X = s.R + s.capacity
     s.Y = s.X + s.capacity
     s.Z = s.Y + s.capacity
+    s.inv_R = s.Z + s.capacity
     s.dA = s.A + s.capacity * s.max_factors
     s.C = s.dA + s.capacity * s.max_factors
     s.dC = s.C + s.capacity * s.max_factors
@@ -111,6 +112,9 @@ cdef int64_t gather(int64_t i, double radius, const Tables *t, Scratch *s,
             s.Y[n] = vectors[3 * p + 1]
             s.Z[n] = vectors[3 * p + 2]
             s.entry[n] = p
+    # reciprocals once per neighbour: the pair loops then multiply instead of dividing
+    for n in range(s.start[n_el]):
+        s.inv_R[n] = 1.0 / s.R[n]
     return s.start[n_el]
 
 
@@ -141,7 +145,7 @@ cdef int64_t add_pairs(Scratch *s, int64_t j, int64_t k0, int64_t k1, double rc_
 
 cdef void finish_pairs(Scratch *s, int64_t m) noexcept nogil:
     """cos(theta_jk) and R_jk of the m pairs of the batch (vectorised, kept pairs only)."""
-    fp_pair_geometry(m, s.pair_j, s.pair_k, s.R, s.X, s.Y, s.Z, s.pair_rows,
+    fp_pair_geometry(m, s.pair_j, s.pair_k, s.inv_R, s.X, s.Y, s.Z, s.pair_rows,
                      s.pair_rows + s.batch)
 
 
@@ -327,7 +331,7 @@ cdef int grow(void **data, int64_t *size, int64_t needed, size_t item) noexcept 
 
 
 cdef inline int64_t kept_rows(int64_t base, const Tables *t) noexcept nogil:
-    """Rows a kept batch of block `base` has: cos, R_jk, 2 per power, 4 per group."""
+    """Rows a kept batch of block `base` has: cos, 1 / R_jk, 2 per power, 4 per group."""
     return (2 + 2 * (t.power_offsets[base + 1] - t.power_offsets[base])
             + 4 * (t.group_offsets[base + 1] - t.group_offsets[base]))
 
@@ -379,7 +383,7 @@ cdef int batch_keep(int64_t m, int e, int64_t nn, int64_t base, const Tables *t,
     s.kept_pairs_used += 2 * m
     # geometry: cos into row 0, R_jk into row 1 (add_pairs left R_jk^2 in pair_rows row 1)
     memcpy(rows + m, s.pair_rows + B_, m * sizeof(double))
-    fp_pair_geometry(m, s.pair_j, s.pair_k, s.R, s.X, s.Y, s.Z, rows, rows + m)
+    fp_pair_geometry(m, s.pair_j, s.pair_k, s.inv_R, s.X, s.Y, s.Z, rows, rows + m)
     for q in range(n_powers):
         fp_angular_powers(m, rows, t.power_lambda[p0 + q], t.power_zeta[p0 + q],
                           t.power_izeta[p0 + q], rows + (2 + 2 * q) * m,
@@ -421,6 +425,9 @@ cdef int batch_keep(int64_t m, int e, int64_t nn, int64_t base, const Tables *t,
         for q in range(t.member_offsets[g], t.member_offsets[g + 1]):
             G[t.member_col[q]] += t.member_prefactor[q] * fp_dot(
                 m, rows + (2 + 2 * t.member_power[q]) * m, T)
+    # the derivatives need only 1 / R_jk: kept so, they divide nothing (fp_angular_scatter)
+    if t.block_needs_rjk[base]:
+        fp_reciprocal_positive(m, rows + m)
     return 0
 
 
@@ -520,7 +527,7 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
             used += m
         for k in range(m):
             n = k0 + k
-            acc[k] /= s.R[n]
+            acc[k] *= s.inv_R[n]
             gx[n] += acc[k] * s.X[n]
             gy[n] += acc[k] * s.Y[n]
             gz[n] += acc[k] * s.Z[n]
@@ -558,7 +565,7 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
             T = rows + (2 + 2 * n_powers + 4 * gi) * m
             fp_angular_accumulate(m, T, T + m, T + 2 * m, T + 3 * m, Q, Qc, Sc, Sj, Sk, Sjk)
         if any_group:
-            fp_angular_scatter(m, jj, jj + m, s.R, s.X, s.Y, s.Z, rows,
+            fp_angular_scatter(m, jj, jj + m, s.inv_R, s.X, s.Y, s.Z, rows,
                                rows + m if t.block_needs_rjk[base] else NULL, Sc, Sj, Sk, Sjk,
                                out, gx, gy, gz)
     for q in range(3 * pairs.offsets[i], 3 * pairs.offsets[i + 1]):
@@ -615,7 +622,7 @@ cdef int centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32_
             gx = &local[3 * t.radial_col[q] * nn]
             for k in range(m):
                 n = k0 + k
-                w = s.radial_slopes[used + k] / s.R[n]
+                w = s.radial_slopes[used + k] * s.inv_R[n]
                 gx[n] += w * s.X[n]
                 gx[nn + n] += w * s.Y[n]
                 gx[2 * nn + n] += w * s.Z[n]
@@ -640,7 +647,7 @@ cdef int centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32_
                     Sj[k] = pref * P[k] * T[m + k]
                     Sk[k] = pref * P[k] * T[2 * m + k]
                     Sjk[k] = pref * P[k] * T[3 * m + k]
-                fp_angular_scatter(m, jj, jj + m, s.R, s.X, s.Y, s.Z, rows,
+                fp_angular_scatter(m, jj, jj + m, s.inv_R, s.X, s.Y, s.Z, rows,
                                    rows + m if t.block_needs_rjk[base] else NULL, Sc, Sj, Sk,
                                    Sjk, out, &local[3 * col * nn], &local[(3 * col + 1) * nn],
                                    &local[(3 * col + 2) * nn])
