@@ -13,8 +13,13 @@ Integrators (one step of length dt):
 - Nose-Hoover chains (Martyna, Klein & Tuckerman, J. Chem. Phys. 97, 2635 (1992)), chain
   length M, Trotter splitting NHC(dt/2) . velocity Verlet . NHC(dt/2).
 - NPT: stochastic cell rescaling (Bernetti & Bussi, J. Chem. Phys. 153, 114107 (2020)),
-  isotropic, or per cell axis for anisotropic cells (the diagonal form of Del Tatto et al.,
-  Appl. Sci. 12, 1139 (2022)), after a BAOAB Langevin step for the temperature.
+  isotropic, or per Cartesian axis (the diagonal form of Del Tatto et al., Appl. Sci. 12,
+  1139 (2022)), in its time-reversible form: O dt/2, B dt/2, positions and cell moved
+  together with the barostat over dt, forces, B dt/2, O dt/2 (Langevin O steps).
+Every ensemble keeps the energy its thermostat and barostat exchanged with their baths
+(`heat`), so that a conserved quantity exists for each (fastpot/md.py): the total energy
+(NVE), the chain's extended energy (Nose-Hoover), and the effective energy, total energy
+(+ P V) minus that heat, for Langevin and cell rescaling.
 Random numbers: xoshiro256** (Blackman & Vigna), normals by Box-Muller, drawn serially in
 atom order so that a run is the same for any number of threads.
 """
@@ -106,6 +111,19 @@ cdef struct Params:
     double tau_p              # barostat time
     double compressibility    # 1/(eV/Å^3)
     int anisotropic
+    int com_frame             # temperature (and Nose-Hoover) in the centre-of-mass frame
+
+
+# A cell rescaling move in progress: the barostat coordinates y (sqrt V, or sqrt L_a per
+# axis), their diffusion coefficients D and forces f before the move, the step dy, and the
+# log-probability of the forward move (see barostat_move).
+cdef struct Barostat:
+    int n_axes
+    double y[3]
+    double D[3]
+    double f[3]
+    double dy[3]
+    double log_forward
 
 
 cdef void kick(int64_t n, double[:, ::1] v, const double[:, ::1] f, const double[::1] mass,
@@ -133,13 +151,49 @@ cdef double twice_kinetic(int64_t n, const double[:, ::1] v, const double[::1] m
     return s
 
 
-cdef void nose_hoover_half(int64_t n, double[:, ::1] v, const double[::1] mass, Params *p,
-                           double[::1] xi, double[::1] vxi, double h) noexcept nogil:
-    """Propagate the chain and scale the velocities over h (= dt / 2)."""
-    cdef int M = p.chain, j
-    cdef double ke2 = twice_kinetic(n, v, mass), G, scale
+cdef void centre_of_mass_velocity(int64_t n, const double[:, ::1] v, const double[::1] mass,
+                                  bint wanted, double *com) noexcept nogil:
+    """The centre-of-mass velocity, or zero when not `wanted`."""
+    cdef double total = 0.0
     cdef int64_t i
     cdef int a
+    for a in range(3):
+        com[a] = 0.0
+    if not wanted:
+        return
+    for i in range(n):
+        total += mass[i]
+        for a in range(3):
+            com[a] += mass[i] * v[i, a]
+    for a in range(3):
+        com[a] /= total
+
+
+cdef double thermal_twice_kinetic(int64_t n, const double[:, ::1] v, const double[::1] mass,
+                                  const double *com) noexcept nogil:
+    """Twice the kinetic energy relative to the velocity com."""
+    cdef int64_t i
+    cdef double s = 0.0, dx, dy, dz
+    for i in range(n):
+        dx = v[i, 0] - com[0]
+        dy = v[i, 1] - com[1]
+        dz = v[i, 2] - com[2]
+        s += mass[i] * (dx * dx + dy * dy + dz * dz)
+    return s
+
+
+cdef void nose_hoover_half(int64_t n, double[:, ::1] v, const double[::1] mass, Params *p,
+                           double[::1] xi, double[::1] vxi, double h) noexcept nogil:
+    """Propagate the chain and scale the velocities over h (= dt / 2). With com_frame the
+    chain acts on the velocities relative to the centre of mass (whose motion the forces
+    conserve), so a drift the user gave the atoms is neither heated nor cooled."""
+    cdef int M = p.chain, j
+    cdef double G, scale, ke2
+    cdef double com[3]
+    cdef int64_t i
+    cdef int a
+    centre_of_mass_velocity(n, v, mass, p.com_frame, com)
+    ke2 = thermal_twice_kinetic(n, v, mass, com)
     # from the end of the chain to the start
     G = (p.q[M - 2] * vxi[M - 2] * vxi[M - 2] - p.kT) / p.q[M - 1] if M > 1 else \
         (ke2 - p.n_dof * p.kT) / p.q[0]
@@ -153,7 +207,7 @@ cdef void nose_hoover_half(int64_t n, double[:, ::1] v, const double[::1] mass, 
     scale = exp(-h * vxi[0])
     for i in range(n):
         for a in range(3):
-            v[i, a] *= scale
+            v[i, a] = com[a] + scale * (v[i, a] - com[a])
     ke2 *= scale * scale
     for j in range(M):
         xi[j] += h * vxi[j]
@@ -169,14 +223,18 @@ cdef void nose_hoover_half(int64_t n, double[:, ::1] v, const double[::1] mass, 
     vxi[M - 1] += 0.5 * h * G
 
 
-cdef void langevin_o(int64_t n, double[:, ::1] v, const double[::1] mass, Params *p,
-                     uint64_t *rng) noexcept nogil:
-    cdef double c1 = exp(-p.friction * p.dt), c2 = sqrt(1.0 - c1 * c1)
+cdef double langevin_o(int64_t n, double[:, ::1] v, const double[::1] mass, Params *p,
+                       double h, uint64_t *rng) noexcept nogil:
+    """The Ornstein-Uhlenbeck step of length h (exact); returns the kinetic energy it added
+    (the heat from the bath)."""
+    cdef double c1 = exp(-p.friction * h), c2 = sqrt(1.0 - c1 * c1)
+    cdef double before = twice_kinetic(n, v, mass)
     cdef int64_t i
     cdef int a
     for i in range(n):
         for a in range(3):
             v[i, a] = c1 * v[i, a] + c2 * sqrt(p.kT / mass[i]) * normal(rng)
+    return 0.5 * (twice_kinetic(n, v, mass) - before)
 
 
 cdef void pressure_tensor(int64_t n, const double[:, ::1] v, const double[::1] mass,
@@ -201,47 +259,119 @@ cdef double determinant(const double[:, ::1] c) noexcept nogil:
             + c[0, 2] * (c[1, 0] * c[2, 1] - c[1, 1] * c[2, 0]))
 
 
-cdef void cell_rescaling(int64_t n, double[:, ::1] x, double[:, ::1] v, double[:, ::1] cell,
-                         const double[::1] mass, const double *strain, Params *p,
-                         uint64_t *rng) noexcept nogil:
-    """One stochastic cell rescaling step of length dt (Bernetti & Bussi 2020, eq. 5, with
-    eps = log V; anisotropic: the same per cell axis with the diagonal pressure)."""
+cdef void barostat_state(int64_t n, const double[:, ::1] v, const double[:, ::1] cell,
+                         const double[::1] mass, const double *strain, const Params *p,
+                         Barostat *b) noexcept nogil:
+    """The barostat coordinates of the current state, their diffusion coefficients and
+    forces (b.y, b.D, b.f).
+
+    Isotropic: y = sqrt(V), with additive noise D = kT beta_T / (4 tau_p) and force
+    f = kT / y - 2 y (P_target - P_int), P_int a third of the pressure tensor's trace.
+    Per axis: the cell is scaled along each Cartesian axis a by its own factor; with A_a the
+    area of the cell's projection on the plane normal to a (unchanged by scaling a) and
+    L_a = V / A_a, y_a = sqrt(L_a), D_a = kT beta_T / (12 A_a tau_p) and
+    f_a = kT / y_a - 2 y_a A_a (P_target - P_aa). Both sample V^N exp(-(U + K + P V) / kT)
+    dV (measure dL_1 dL_2 dL_3 per axis), and log V relaxes at the same rate beta_T / tau_p
+    in both. The kT / y terms are the Jacobian of y (dV = 2 y dy)."""
     cdef double volume = abs(determinant(cell))
     cdef double P[9]
-    cdef double mu[3]
-    cdef double d_eps, noise, pint
-    cdef int64_t i
-    cdef int a, b
+    cdef double area, cross
+    cdef int a, i, j
     pressure_tensor(n, v, mass, strain, volume, P)
-    noise = sqrt(2.0 * p.kT * p.compressibility * p.dt / (volume * p.tau_p))
-    if p.anisotropic:
-        for a in range(3):
-            d_eps = (-(p.compressibility / p.tau_p) * (p.pressure - P[4 * a] - p.kT / volume)
-                     * p.dt + noise * normal(rng))
-            mu[a] = exp(d_eps)
-    else:
-        pint = (P[0] + P[4] + P[8]) / 3.0
-        d_eps = (-(p.compressibility / p.tau_p) * (p.pressure - pint - p.kT / volume) * p.dt
-                 + noise * normal(rng))
-        mu[0] = exp(d_eps / 3.0)
-        mu[1] = mu[0]
-        mu[2] = mu[0]
-    # scale along the Cartesian axes: positions and cell by mu, velocities by 1 / mu
+    if not p.anisotropic:
+        b.n_axes = 1
+        b.y[0] = sqrt(volume)
+        b.D[0] = p.kT * p.compressibility / (4.0 * p.tau_p)
+        b.f[0] = p.kT / b.y[0] - 2.0 * b.y[0] * (p.pressure - (P[0] + P[4] + P[8]) / 3.0)
+        return
+    b.n_axes = 3
+    for a in range(3):
+        # projected area: the sum over cell faces of |(c_i x c_j)_a|
+        area = 0.0
+        for i in range(3):
+            j = (i + 1) % 3
+            cross = (cell[i, (a + 1) % 3] * cell[j, (a + 2) % 3]
+                     - cell[i, (a + 2) % 3] * cell[j, (a + 1) % 3])
+            area += abs(cross)
+        b.y[a] = sqrt(volume / area)
+        b.D[a] = p.kT * p.compressibility / (12.0 * area * p.tau_p)
+        b.f[a] = p.kT / b.y[a] - 2.0 * b.y[a] * area * (p.pressure - P[4 * a])
+
+
+cdef double log_move_probability(const Barostat *b, const double *dy, double dt,
+                                 double kT) noexcept nogil:
+    """log of the Gaussian density (up to a constant) of the Euler-Maruyama step dy from the
+    state b: mean (D / kT) f dt, variance 2 D dt per coordinate."""
+    cdef double total = 0.0, r
+    cdef int k
+    for k in range(b.n_axes):
+        r = dy[k] - b.D[k] / kT * b.f[k] * dt
+        total -= r * r / (4.0 * b.D[k] * dt) + 0.5 * log(b.D[k])
+    return total
+
+
+cdef int barostat_move(int64_t n, double[:, ::1] x, double[:, ::1] v, double[:, ::1] cell,
+                       const double[::1] mass, const double *strain, Params *p,
+                       Barostat *b, uint64_t *rng) noexcept nogil:
+    """The drift of positions over dt together with a stochastic cell rescaling move of the
+    barostat coordinates (Bernetti & Bussi 2020, its time-reversible form): y -> y + dy by
+    Euler-Maruyama, the cell and positions scaled by s_a along each axis while they drift,
+    x' = s x + (s + 1/s)/2 v dt, and the velocities by 1/s. Forces are evaluated after it;
+    barostat_finish then counts the energy the move took from the bath. Returns 0, or -1
+    when a coordinate would become negative (the move collapsed the cell)."""
+    cdef double s[3]
+    cdef double r2[3]
+    cdef double ratio
+    cdef int64_t i
+    cdef int a, k
+    barostat_state(n, v, cell, mass, strain, p, b)
+    for k in range(b.n_axes):
+        b.dy[k] = (b.D[k] / p.kT * b.f[k] * p.dt
+                   + sqrt(2.0 * b.D[k] * p.dt) * normal(rng))
+        if b.y[k] + b.dy[k] <= 0.0:
+            return -1
+    b.log_forward = log_move_probability(b, b.dy, p.dt, p.kT)
+    for a in range(3):
+        ratio = (b.y[0] + b.dy[0]) / b.y[0] if b.n_axes == 1 else (b.y[a] + b.dy[a]) / b.y[a]
+        s[a] = ratio ** (2.0 / 3.0) if b.n_axes == 1 else ratio * ratio
+        r2[a] = 0.5 * (s[a] + 1.0 / s[a])
     for i in range(n):
         for a in range(3):
-            x[i, a] *= mu[a]
-            v[i, a] /= mu[a]
-    for b in range(3):
+            x[i, a] = s[a] * x[i, a] + r2[a] * v[i, a] * p.dt
+            v[i, a] /= s[a]
+    for i in range(3):
         for a in range(3):
-            cell[b, a] *= mu[a]
+            cell[i, a] *= s[a]
+    return 0
+
+
+cdef double barostat_finish(int64_t n, const double[:, ::1] v, const double[:, ::1] cell,
+                            const double[::1] mass, const double *strain, const Params *p,
+                            const Barostat *b) noexcept nogil:
+    """With forces (strain) at the moved positions: the energy the move took from the bath,
+    kT log(J'/J) - kT log(T(forward) / T(backward)), J = prod y the Jacobian. Exact dynamics
+    would make it equal the change of U + K + P V; the difference is the integration
+    error that the effective energy shows."""
+    cdef Barostat after
+    cdef double back[3]
+    cdef double jacobian = 0.0
+    cdef int k
+    barostat_state(n, v, cell, mass, strain, p, &after)
+    for k in range(b.n_axes):
+        back[k] = -b.dy[k]
+        jacobian += log((b.y[k] + b.dy[k]) / b.y[k])
+    return p.kT * (jacobian - b.log_forward + log_move_probability(&after, back, p.dt, p.kT))
 
 
 cdef class Integrator:
     """The integrator settings (a C struct) and the state it advances: positions x,
     velocities v, masses, cell, forces f, per-atom energies, strain derivative, thermostat
-    chain (xi, vxi) and random state, all numpy arrays shared with fastpot/md.py, which
-    creates this once per run. x_ref and cell_ref are where the neighbour list was built."""
+    chain (xi, vxi), random state and the heat taken from the baths (heat[0] thermostat,
+    heat[1] barostat, eV), all numpy arrays shared with fastpot/md.py, which creates this
+    once per run. x_ref and cell_ref are where the neighbour list was built."""
     cdef Params p
+    cdef Barostat barostat
+    cdef double[::1] heat
     cdef double skin, list_radius
     cdef bint fully_periodic
     cdef double[:, ::1] x, v, cell, f, strain, x_ref, cell_ref
@@ -254,9 +384,9 @@ cdef class Integrator:
 
     def __init__(self, *, str ensemble, double dt, double kT, double friction,
                  chain_masses, double n_dof, double pressure, double tau_p,
-                 double compressibility, bint anisotropic, double skin, double list_radius,
-                 bint fully_periodic, species, x, v, mass, cell, f, energies, strain, x_ref,
-                 cell_ref, xi, vxi, rng):
+                 double compressibility, bint anisotropic, bint com_frame, double skin,
+                 double list_radius, bint fully_periodic, species, x, v, mass, cell, f,
+                 energies, strain, x_ref, cell_ref, xi, vxi, rng, heat):
         if ensemble not in ENSEMBLES:
             raise ValueError(f"unknown ensemble {ensemble!r}")
         if not 1 <= len(chain_masses) <= MAX_CHAIN:
@@ -273,6 +403,9 @@ cdef class Integrator:
         self.p.tau_p = tau_p
         self.p.compressibility = compressibility
         self.p.anisotropic = anisotropic
+        self.p.com_frame = com_frame
+        if self.p.ensemble == ENSEMBLE_NPT and not kT > 0.0:
+            raise ValueError("the barostat needs a temperature above 0 K")
         self.skin = skin
         self.list_radius = list_radius
         self.fully_periodic = fully_periodic
@@ -289,6 +422,7 @@ cdef class Integrator:
         self.xi = xi
         self.vxi = vxi
         self.rng = rng
+        self.heat = heat
         n = len(species)
         self.extrapolated = np.zeros(n, dtype=np.int32)
         self.gradient = np.zeros((n, 3))
@@ -325,6 +459,44 @@ cdef class Integrator:
             self.compute_forces(k, model, pairs, n_threads)
         return int(np.asarray(self.extrapolated).sum())
 
+    cdef int first_half(self, double h) except -1 nogil:
+        """A step up to the new positions (the forces there come next)."""
+        cdef Params *p = &self.p
+        cdef int64_t n = self.x.shape[0]
+        if p.ensemble == ENSEMBLE_NOSE_HOOVER:
+            nose_hoover_half(n, self.v, self.mass, p, self.xi, self.vxi, h)
+        elif p.ensemble == ENSEMBLE_NPT:
+            self.heat[0] += langevin_o(n, self.v, self.mass, p, h, &self.rng[0])
+        kick(n, self.v, self.f, self.mass, h)
+        if p.ensemble == ENSEMBLE_LANGEVIN:
+            drift(n, self.x, self.v, h)
+            self.heat[0] += langevin_o(n, self.v, self.mass, p, p.dt, &self.rng[0])
+            drift(n, self.x, self.v, h)
+        elif p.ensemble == ENSEMBLE_NPT:
+            if barostat_move(n, self.x, self.v, self.cell, self.mass, &self.strain[0, 0], p,
+                             &self.barostat, &self.rng[0]) != 0:
+                with gil:
+                    raise FloatingPointError(
+                        "the barostat step collapsed the cell (tau_barostat too short or "
+                        "compressibility too large for this timestep)")
+        else:
+            drift(n, self.x, self.v, p.dt)
+        return 0
+
+    cdef int second_half(self, double h) except -1 nogil:
+        """The rest of the step, with forces at the new positions."""
+        cdef Params *p = &self.p
+        cdef int64_t n = self.x.shape[0]
+        if p.ensemble == ENSEMBLE_NPT:
+            self.heat[1] += barostat_finish(n, self.v, self.cell, self.mass,
+                                            &self.strain[0, 0], p, &self.barostat)
+        kick(n, self.v, self.f, self.mass, h)
+        if p.ensemble == ENSEMBLE_NOSE_HOOVER:
+            nose_hoover_half(n, self.v, self.mass, p, self.xi, self.vxi, h)
+        elif p.ensemble == ENSEMBLE_NPT:
+            self.heat[0] += langevin_o(n, self.v, self.mass, p, h, &self.rng[0])
+        return 0
+
     def run_segment(self, ModelData model, Pairs pairs, int64_t max_steps, int n_threads):
         """Advance up to max_steps steps. On entry f, energies and strain hold the forces at x.
         Returns (steps done, rebuild): with rebuild True the list must be rebuilt at the new
@@ -332,44 +504,26 @@ cdef class Integrator:
         cdef int64_t n = self.x.shape[0], steps = 0
         cdef bint rebuild = False
         cdef double h = 0.5 * self.p.dt
-        cdef Params *p = &self.p
         cdef const KernelTable *k = kernels()
         if n == 0:
             return 0, False
         pairs.transpose()
         with nogil:
             while steps < max_steps:
-                # first half
-                if p.ensemble == ENSEMBLE_NOSE_HOOVER:
-                    nose_hoover_half(n, self.v, self.mass, p, self.xi, self.vxi, h)
-                kick(n, self.v, self.f, self.mass, h)
-                if p.ensemble == ENSEMBLE_LANGEVIN or p.ensemble == ENSEMBLE_NPT:
-                    drift(n, self.x, self.v, h)
-                    langevin_o(n, self.v, self.mass, p, &self.rng[0])
-                    drift(n, self.x, self.v, h)
-                else:
-                    drift(n, self.x, self.v, p.dt)
-                if p.ensemble == ENSEMBLE_NPT:
-                    cell_rescaling(n, self.x, self.v, self.cell, self.mass, &self.strain[0, 0], p,
-                                   &self.rng[0])
+                self.first_half(h)
                 steps += 1
                 if verlet_needs_rebuild(n, &self.x[0, 0], &self.x_ref[0, 0], &self.cell[0, 0],
                                         &self.cell_ref[0, 0], self.fully_periodic,
                                         self.list_radius, self.skin):
                     rebuild = True
                     break
-                # forces at the new positions, second half
                 refresh_pairs(&pairs.c, &self.x[0, 0], &self.cell[0, 0], n_threads)
                 self.compute_forces(k, model, pairs, n_threads)
-                kick(n, self.v, self.f, self.mass, h)
-                if p.ensemble == ENSEMBLE_NOSE_HOOVER:
-                    nose_hoover_half(n, self.v, self.mass, p, self.xi, self.vxi, h)
+                self.second_half(h)
         return steps, rebuild
 
     def finish_step(self):
         """The second half of a step interrupted by a list rebuild (forces are now at the new
         positions)."""
-        cdef int64_t n = self.v.shape[0]
-        kick(n, self.v, self.f, self.mass, 0.5 * self.p.dt)
-        if self.p.ensemble == ENSEMBLE_NOSE_HOOVER:
-            nose_hoover_half(n, self.v, self.mass, &self.p, self.xi, self.vxi, 0.5 * self.p.dt)
+        with nogil:
+            self.second_half(0.5 * self.p.dt)

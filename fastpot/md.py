@@ -27,7 +27,8 @@ from fastpot._threading import resolve_threads
 from fastpot.neighbors import NeighborList, check_no_overlap
 
 ENSEMBLES = _md.ENSEMBLES
-THERMO_COLUMNS = ["step", "time_ps", "temperature", "epot", "ekin", "etot", "pressure", "volume"]
+THERMO_COLUMNS = ["step", "time_ps", "temperature", "epot", "ekin", "etot", "conserved",
+                  "pressure", "volume"]
 GPA = 1.0 / units.GPa  # eV/Å^3 -> GPa
 
 
@@ -49,19 +50,26 @@ class MolecularDynamics:
     pressure : float
         GPa, required for ``npt``.
     friction : float
-        Langevin friction, 1/fs.
-    tau_thermostat, tau_barostat : float
-        fs; Nose-Hoover chain period and barostat relaxation time.
+        Langevin friction gamma, 1/fs (velocities lose memory in 1/gamma).
+    tau_thermostat : float
+        fs, the Nose-Hoover time constant tau: the chain masses are Q_1 = N_f kT tau^2 and
+        Q_j = kT tau^2, so the kinetic energy oscillates with a period of about
+        2 pi tau / sqrt(2) = 4.4 tau.
+    tau_barostat : float
+        fs, the barostat's relaxation time: log V relaxes as d log V / dt =
+        -(compressibility / tau_barostat) (P_target - P), the same for the isotropic and
+        the per-axis barostat.
     compressibility : float
         1/GPa, the barostat's estimate (it sets the coupling, not the physics).
     anisotropic : bool
-        ``npt`` per cell axis instead of isotropic.
+        ``npt`` scaling each Cartesian axis on its own (diagonal pressure) instead of
+        isotropic.
     seed : int
         Seeds the initial velocities and the thermostat noise.
     thermo, trajectory : path or None
-        ``thermo.csv`` with columns step,time_ps,temperature,epot,ekin,etot,pressure,volume
-        (eV, K, GPa, Å^3); trajectory in extxyz (or ASE .traj by suffix). Written every `every`
-        steps.
+        ``thermo.csv`` with columns step, time_ps, temperature (K), epot, ekin, etot (eV),
+        conserved (eV, see `conserved_energy`), pressure (GPa), volume (Å^3); trajectory in
+        extxyz (or ASE .traj by suffix). Written every `every` steps.
     checkpoint : path or None
         Written every `checkpoint_every` steps and at the end of every ``run``; ``resume()``
         continues from it.
@@ -82,6 +90,9 @@ class MolecularDynamics:
             raise ValueError(f"ensemble {ensemble!r} needs a temperature (K)")
         if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):
             raise ValueError(f"temperature must be >= 0 K, got {temperature!r}")
+        if ensemble == "npt" and not temperature > 0:
+            raise ValueError("ensemble 'npt' needs a temperature above 0 K (the barostat's "
+                             "noise is thermal)")
         if ensemble == "npt":
             if pressure is None:
                 raise ValueError("ensemble 'npt' needs a pressure (GPa)")
@@ -117,8 +128,12 @@ class MolecularDynamics:
         self.rng = _md.seed_state(self.seed)
         self.step = 0
         n = len(atoms)
-        conserves_momentum = ensemble in ("nve", "nvt-nh")
-        self.n_dof = 3 * n - 3 if conserves_momentum and n > 1 else 3 * n
+        # NVE and Nose-Hoover conserve the total momentum: the centre of mass then carries no
+        # heat and the temperature counts 3N - 3 degrees of freedom in its frame (a drift
+        # the user's momenta have is kept, and left out of the temperature). Langevin and
+        # the barostat's thermostat act on every atom: 3N.
+        self.com_frame = ensemble in ("nve", "nvt-nh") and n > 1
+        self.n_dof = 3 * n - 3 if self.com_frame else 3 * n
         kT = (temperature or 0.0) * units.kB
         tau = tau_thermostat * units.fs
         # integrator settings in ASE's units (also the fingerprint of a checkpoint)
@@ -130,6 +145,7 @@ class MolecularDynamics:
             "n_dof": float(self.n_dof),
             "pressure": (pressure or 0.0) * units.GPa, "tau_p": tau_barostat * units.fs,
             "compressibility": compressibility / units.GPa, "anisotropic": bool(anisotropic),
+            "com_frame": self.com_frame,
             "skin": float(skin), "list_radius": potential.cutoff + float(skin),
             "fully_periodic": bool(atoms.pbc.all()),
         }
@@ -137,6 +153,7 @@ class MolecularDynamics:
             raise ValueError(f"chain_length must be between 1 and 10, got {chain_length}")
         self.xi = np.zeros(chain_length)
         self.vxi = np.zeros(chain_length)
+        self.heat = np.zeros(2)  # eV taken from the thermostat's and the barostat's baths
         self.x = np.ascontiguousarray(atoms.get_positions(), dtype=float)
         self.cell = np.ascontiguousarray(atoms.cell.array, dtype=float)
         momenta = atoms.get_momenta()
@@ -157,21 +174,22 @@ class MolecularDynamics:
         self.integrator = _md.Integrator(
             **self.params, species=self.species, x=self.x, v=self.v, mass=self.masses,
             cell=self.cell, f=self.forces, energies=self.energies, strain=self.strain,
-            x_ref=self._x_ref, cell_ref=self._cell_ref, xi=self.xi, vxi=self.vxi, rng=self.rng)
+            x_ref=self._x_ref, cell_ref=self._cell_ref, xi=self.xi, vxi=self.vxi, rng=self.rng,
+            heat=self.heat)
         self._rebuild()
 
     # -- state ----------------------------------------------------------------------------------
     def _maxwell_boltzmann(self, temperature):
-        """Seeded Maxwell-Boltzmann velocities, zero total momentum, exactly `temperature`."""
+        """Seeded Maxwell-Boltzmann velocities at exactly `temperature` under the run's count
+        of degrees of freedom (zero total momentum where the ensemble conserves it)."""
         n = len(self.masses)
         xi = _md.normals(self.rng, 3 * n).reshape(n, 3)
         v = xi * np.sqrt(temperature * units.kB / self.masses)[:, None]
-        if n > 1:
+        if self.com_frame:
             v -= (self.masses @ v) / self.masses.sum()
         ekin2 = float(np.sum(self.masses[:, None] * v * v))
-        dof = 3 * n - 3 if n > 1 else 3
         if ekin2 > 0:
-            v *= np.sqrt(dof * temperature * units.kB / ekin2)
+            v *= np.sqrt(self.n_dof * temperature * units.kB / ekin2)
         return np.ascontiguousarray(v)
 
     def _rebuild(self):
@@ -199,8 +217,18 @@ class MolecularDynamics:
         return 0.5 * float(np.sum(self.masses[:, None] * self.v * self.v))
 
     @property
+    def thermal_ekin(self):
+        """Kinetic energy in the centre-of-mass frame where the ensemble conserves momentum
+        (NVE, Nose-Hoover), else all of it; eV."""
+        if not self.com_frame:
+            return self.ekin
+        momentum = self.masses @ self.v
+        return self.ekin - 0.5 * float(momentum @ momentum) / self.masses.sum()
+
+    @property
     def current_temperature(self):
-        return 2.0 * self.ekin / (self.n_dof * units.kB)
+        """K, from `thermal_ekin` and the run's degrees of freedom `n_dof`."""
+        return 2.0 * self.thermal_ekin / (self.n_dof * units.kB)
 
     @property
     def volume(self):
@@ -216,12 +244,19 @@ class MolecularDynamics:
 
     @property
     def conserved_energy(self):
-        """Total energy plus the Nose-Hoover chain's energy (constant in nvt-nh)."""
-        e = self.epot + self.ekin
+        """The quantity the ensemble's exact dynamics conserve, eV; its drift is the
+        integration error. NVE: the total energy. nvt-nh: the total energy plus the chain's
+        energy. nvt-langevin: the effective energy, total energy minus the heat the
+        thermostat added. npt: the same with P V added and the barostat's exchange taken
+        off too (Bussi & Parrinello, Phys. Rev. E 75, 056707 (2007); Bernetti & Bussi
+        2020)."""
+        e = self.epot + self.ekin - float(self.heat.sum())
         if self.ensemble == "nvt-nh":
             q = np.array(self.params["chain_masses"])
             kT = self.params["kT"]
             e += 0.5 * float(q @ self.vxi**2) + self.n_dof * kT * self.xi[0] + kT * self.xi[1:].sum()
+        if self.ensemble == "npt":
+            e += self.params["pressure"] * self.volume
         return e
 
     def _sync_atoms(self):
@@ -277,7 +312,7 @@ class MolecularDynamics:
 
     def _output(self, write_header=False):
         row = [self.step, self.time_ps, self.current_temperature, self.epot, self.ekin,
-               self.epot + self.ekin, self.pressure_gpa, self.volume]
+               self.epot + self.ekin, self.conserved_energy, self.pressure_gpa, self.volume]
         if self.thermo_path:
             mode = "w" if write_header else "a"
             with open(self.thermo_path, mode, newline="", encoding="utf-8") as f:
@@ -291,7 +326,7 @@ class MolecularDynamics:
         if self.log:
             rate = getattr(self, "_rate", None)
             self.log(f"step {self.step:8d}  t {self.time_ps:9.3f} ps  T {row[2]:8.2f} K  "
-                     f"Epot {row[3]:14.6f} eV  Etot {row[5]:14.6f} eV"
+                     f"Epot {row[3]:14.6f} eV  Etot {row[5]:14.6f} eV  conserved {row[6]:14.6f} eV"
                      + (f"  {rate:8.3f} ns/day" if rate else ""))
         if self.callback is not None:
             self._sync_atoms()
@@ -315,7 +350,7 @@ class MolecularDynamics:
     def save_checkpoint(self, path):
         buffer = io.BytesIO()
         np.savez(buffer, x=self.x, v=self.v, cell=self.cell, xi=self.xi, vxi=self.vxi,
-                 rng=self.rng, step=np.array(self.step), fingerprint=np.array(self._fingerprint),
+                 rng=self.rng, heat=self.heat, step=np.array(self.step), fingerprint=np.array(self._fingerprint),
                  numbers=self.atoms.numbers)
         atomic_write(path, buffer.getvalue())
 
@@ -338,6 +373,7 @@ class MolecularDynamics:
             self.cell[:] = f["cell"]
             self.xi[:] = f["xi"]
             self.vxi[:] = f["vxi"]
+            self.heat[:] = f["heat"]
             self.rng[:] = f["rng"]
             self.step = step
         if self.log:

@@ -35,3 +35,15 @@ def assert_same_predictions(a, b, structures, rtol=0.0, atol=0.0):
         ra, rb = a.evaluate(atoms), b.evaluate(atoms)
         np.testing.assert_allclose(ra["energies"], rb["energies"], rtol=rtol, atol=atol)
         np.testing.assert_allclose(ra["forces"], rb["forces"], rtol=rtol, atol=atol)
+
+
+def ideal_gas_potential(cutoff=0.2):
+    """A copper potential whose energy is zero everywhere (all weights zero) with a short
+    cutoff: its atoms are an ideal gas, the exact reference for thermostats and barostats."""
+    sf = default_symmetry_functions(["Cu"], cutoff=cutoff, r_inner=cutoff / 2, n_shifted=2,
+                                    n_centred=1, n_angular_eta=1, zetas=(1.0,))
+    sample = bulk("Cu", "fcc", a=cutoff * 0.9, cubic=True)
+    scaling = Scaling.from_data(sf, [sf.compute(sample)], mode="center")
+    network = Network([sf.n_functions("Cu"), 4, 1], "tl").initialize(np.random.default_rng(0))
+    network.weights = 0.0 * network.weights
+    return Potential(sf, scaling, {"Cu": network})

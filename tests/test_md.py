@@ -132,7 +132,7 @@ def test_restart_equals_uninterrupted_run(copper, tmp_path):
     np.testing.assert_array_equal(straight.atoms.get_momenta(), resumed.atoms.get_momenta())
     assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
     rows = (tmp_path / "b.csv").read_text().splitlines()
-    assert rows[0] == "step,time_ps,temperature,epot,ekin,etot,pressure,volume"
+    assert rows[0] == "step,time_ps,temperature,epot,ekin,etot,conserved,pressure,volume"
     assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(0, 301, 20))
 
 
