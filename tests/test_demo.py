@@ -17,4 +17,4 @@ def test_demo_small_run(tmp_path):
     assert metrics["md"]["atoms"] == 32
     assert any(line.startswith("5. done") for line in lines)
     thermo = (tmp_path / "thermo.csv").read_text().splitlines()
-    assert thermo[0] == "step,time_ps,temperature,epot,ekin,etot,pressure,volume"
+    assert thermo[0] == ",".join(__import__("fastpot.md").md.THERMO_COLUMNS)
