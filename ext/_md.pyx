@@ -228,13 +228,15 @@ cdef double langevin_o(int64_t n, double[:, ::1] v, const double[::1] mass, Para
     """The Ornstein-Uhlenbeck step of length h (exact); returns the kinetic energy it added
     (the heat from the bath)."""
     cdef double c1 = exp(-p.friction * h), c2 = sqrt(1.0 - c1 * c1)
-    cdef double before = twice_kinetic(n, v, mass)
+    cdef double added = 0.0, old
     cdef int64_t i
     cdef int a
     for i in range(n):
         for a in range(3):
-            v[i, a] = c1 * v[i, a] + c2 * sqrt(p.kT / mass[i]) * normal(rng)
-    return 0.5 * (twice_kinetic(n, v, mass) - before)
+            old = v[i, a]
+            v[i, a] = c1 * old + c2 * sqrt(p.kT / mass[i]) * normal(rng)
+            added += mass[i] * (v[i, a] * v[i, a] - old * old)
+    return 0.5 * added
 
 
 cdef void pressure_tensor(int64_t n, const double[:, ::1] v, const double[::1] mass,
@@ -321,7 +323,6 @@ cdef int barostat_move(int64_t n, double[:, ::1] x, double[:, ::1] v, double[:, 
     when a coordinate would become negative (the move collapsed the cell)."""
     cdef double s[3]
     cdef double r2[3]
-    cdef double ratio
     cdef int64_t i
     cdef int a, k
     barostat_state(n, v, cell, mass, strain, p, b)
@@ -331,9 +332,12 @@ cdef int barostat_move(int64_t n, double[:, ::1] x, double[:, ::1] v, double[:, 
         if b.y[k] + b.dy[k] <= 0.0:
             return -1
     b.log_forward = log_move_probability(b, b.dy, p.dt, p.kT)
+    # length scale factors: (V'/V)^(1/3) on every axis, or L_a'/L_a = (y_a'/y_a)^2
     for a in range(3):
-        ratio = (b.y[0] + b.dy[0]) / b.y[0] if b.n_axes == 1 else (b.y[a] + b.dy[a]) / b.y[a]
-        s[a] = ratio ** (2.0 / 3.0) if b.n_axes == 1 else ratio * ratio
+        if b.n_axes == 1:
+            s[a] = ((b.y[0] + b.dy[0]) / b.y[0]) ** (2.0 / 3.0)
+        else:
+            s[a] = ((b.y[a] + b.dy[a]) / b.y[a]) ** 2
         r2[a] = 0.5 * (s[a] + 1.0 / s[a])
     for i in range(n):
         for a in range(3):

@@ -347,42 +347,32 @@ static inline void fp_angular_scatter(int m, const int64_t *jj, const int64_t *k
     double *ox = out, *oy = out + m, *oz = out + 2 * m;
     double *px = out + 3 * m, *py = out + 4 * m, *pz = out + 5 * m;
     int p;
-    /* Two loops rather than one with `inv_Rjk ? ... : 0`: the compiler turns that into
-     * masked loads from the NULL pointer, whose fault suppression cost a microcode assist
-     * per vector (most of this function's time on AMD Zen 4). */
-    if (inv_Rjk) {
-        FP_SIMD for (p = 0; p < m; p++) {
-            int64_t j = jj[p], k = kk[p];
-            double inv_j = inv_R[j], inv_k = inv_R[k];
-            double c = Sc[p] * inv_j * inv_k;
-            double tj = (Sj[p] - Sc[p] * cosv[p] * inv_j) * inv_j;
-            double tk = (Sk[p] - Sc[p] * cosv[p] * inv_k) * inv_k;
-            double s = Sjk[p] * inv_Rjk[p];
-            double xj = X[j], yj = Y[j], zj = Z[j], xk = X[k], yk = Y[k], zk = Z[k];
-            double dx = xk - xj, dy = yk - yj, dz = zk - zj;
-            ox[p] = c * xk + tj * xj - s * dx;
-            oy[p] = c * yk + tj * yj - s * dy;
-            oz[p] = c * zk + tj * zj - s * dz;
-            px[p] = c * xj + tk * xk + s * dx;
-            py[p] = c * yj + tk * yk + s * dy;
-            pz[p] = c * zj + tk * zk + s * dz;
-        }
-    } else {
-        FP_SIMD for (p = 0; p < m; p++) {
-            int64_t j = jj[p], k = kk[p];
-            double inv_j = inv_R[j], inv_k = inv_R[k];
-            double c = Sc[p] * inv_j * inv_k;
-            double tj = (Sj[p] - Sc[p] * cosv[p] * inv_j) * inv_j;
-            double tk = (Sk[p] - Sc[p] * cosv[p] * inv_k) * inv_k;
-            double xj = X[j], yj = Y[j], zj = Z[j], xk = X[k], yk = Y[k], zk = Z[k];
-            ox[p] = c * xk + tj * xj;
-            oy[p] = c * yk + tj * yj;
-            oz[p] = c * zk + tj * zj;
-            px[p] = c * xj + tk * xk;
-            py[p] = c * yj + tk * yk;
-            pz[p] = c * zj + tk * zk;
-        }
+    /* One loop for each case rather than `inv_Rjk ? ... : 0` inside a loop: the compiler
+     * turns that into masked loads from the NULL pointer, whose fault suppression cost a
+     * microcode assist per vector (most of this function's time on AMD Zen 4). */
+#define FP_SCATTER_LOOP(S_OF_P)                                                   \
+    FP_SIMD for (p = 0; p < m; p++) {                                             \
+        int64_t j = jj[p], k = kk[p];                                             \
+        double inv_j = inv_R[j], inv_k = inv_R[k];                                \
+        double c = Sc[p] * inv_j * inv_k;                                         \
+        double tj = (Sj[p] - Sc[p] * cosv[p] * inv_j) * inv_j;                    \
+        double tk = (Sk[p] - Sc[p] * cosv[p] * inv_k) * inv_k;                    \
+        double s = S_OF_P;                                                        \
+        double xj = X[j], yj = Y[j], zj = Z[j], xk = X[k], yk = Y[k], zk = Z[k];  \
+        double dx = xk - xj, dy = yk - yj, dz = zk - zj;                          \
+        ox[p] = c * xk + tj * xj - s * dx;                                        \
+        oy[p] = c * yk + tj * yj - s * dy;                                        \
+        oz[p] = c * zk + tj * zj - s * dz;                                        \
+        px[p] = c * xj + tk * xk + s * dx;                                        \
+        py[p] = c * yj + tk * yk + s * dy;                                        \
+        pz[p] = c * zj + tk * zk + s * dz;                                        \
     }
+    if (inv_Rjk) {
+        FP_SCATTER_LOOP(Sjk[p] * inv_Rjk[p])
+    } else {
+        FP_SCATTER_LOOP(0.0)
+    }
+#undef FP_SCATTER_LOOP
     /* pairs come in runs of equal j (they are made j by j): sum each run once */
     p = 0;
     while (p < m) {

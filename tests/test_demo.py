@@ -8,7 +8,9 @@ def test_demo_small_run(tmp_path):
     lines = []
     metrics = run_demo(out=tmp_path, n_structures=24, train_seconds=8.0, md_steps=40,
                        md_size=2, log=lines.append)
-    for name in ("model.fastpot", "metrics.json", "history.csv", "thermo.csv", "md.extxyz"):
+    # the test command installs matplotlib (the plot extra), so the plots are made too
+    for name in ("model.fastpot", "metrics.json", "history.csv", "thermo.csv", "md.extxyz",
+                 "demo.png"):
         assert (tmp_path / name).is_file(), name
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert set(saved) >= {"train", "test", "md_frames_vs_emt", "md", "elapsed_s"}

@@ -6,17 +6,6 @@ from ase import units
 from ase.build import bulk
 
 from fastpot import md
-from fastpot.emt_data import emt_samples
-from fastpot.training import Trainer
-
-
-@pytest.fixture(scope="module")
-def copper():
-    """A small potential fitted to EMT copper: smooth, realistic forces."""
-    samples = emt_samples(40, element="Cu", size=2, seed=0)
-    options = dict(cutoff=4.5, n_shifted=4, n_centred=2, n_angular_eta=1, zetas=[1.0, 4.0],
-                   hidden_layers=[10, 10], max_iterations=150, valid_fraction=0.1)
-    return Trainer(options, log=None).fit(samples)
 
 
 def cell(size=2, a=3.6):

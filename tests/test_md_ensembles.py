@@ -7,20 +7,10 @@ from ase import Atoms, units
 from ase.build import bulk
 
 from fastpot import md
-from fastpot.emt_data import emt_samples
-from fastpot.training import Trainer
 from potentials import ideal_gas_potential
 
 ENSEMBLES = [("nve", {}), ("nvt-langevin", {}), ("nvt-nh", {}),
              ("npt", {"pressure": 0.0}), ("npt", {"pressure": 0.0, "anisotropic": True})]
-
-
-@pytest.fixture(scope="module")
-def copper():
-    samples = emt_samples(40, element="Cu", size=2, seed=0)
-    options = dict(cutoff=4.5, n_shifted=4, n_centred=2, n_angular_eta=1, zetas=[1.0, 4.0],
-                   hidden_layers=[10, 10], max_iterations=150, valid_fraction=0.1)
-    return Trainer(options, log=None).fit(samples)
 
 
 @pytest.fixture(scope="module")
