@@ -408,8 +408,6 @@ cdef class Integrator:
         self.p.compressibility = compressibility
         self.p.anisotropic = anisotropic
         self.p.com_frame = com_frame
-        if self.p.ensemble == ENSEMBLE_NPT and not kT > 0.0:
-            raise ValueError("the barostat needs a temperature above 0 K")
         self.skin = skin
         self.list_radius = list_radius
         self.fully_periodic = fully_periodic

@@ -326,7 +326,8 @@ class MolecularDynamics:
         if self.log:
             rate = getattr(self, "_rate", None)
             self.log(f"step {self.step:8d}  t {self.time_ps:9.3f} ps  T {row[2]:8.2f} K  "
-                     f"Epot {row[3]:14.6f} eV  Etot {row[5]:14.6f} eV  conserved {row[6]:14.6f} eV"
+                     f"Epot {row[3]:14.6f} eV  Etot {row[5]:14.6f} eV  "
+                     f"conserved {row[6]:14.6f} eV"
                      + (f"  {rate:8.3f} ns/day" if rate else ""))
         if self.callback is not None:
             self._sync_atoms()
@@ -350,7 +351,8 @@ class MolecularDynamics:
     def save_checkpoint(self, path):
         buffer = io.BytesIO()
         np.savez(buffer, x=self.x, v=self.v, cell=self.cell, xi=self.xi, vxi=self.vxi,
-                 rng=self.rng, heat=self.heat, step=np.array(self.step), fingerprint=np.array(self._fingerprint),
+                 rng=self.rng, heat=self.heat, step=np.array(self.step),
+                 fingerprint=np.array(self._fingerprint),
                  numbers=self.atoms.numbers)
         atomic_write(path, buffer.getvalue())
 

@@ -197,6 +197,8 @@ def test_bad_input(copper):
         md.MolecularDynamics(cell(), copper, ensemble="nvt-langevin")
     with pytest.raises(ValueError, match="needs a pressure"):
         md.MolecularDynamics(cell(), copper, ensemble="npt", temperature=300)
+    with pytest.raises(ValueError, match="'npt' needs a temperature above 0 K"):
+        md.MolecularDynamics(cell(), copper, ensemble="npt", temperature=0.0, pressure=0.0)
     gold = cell()
     gold.symbols[3] = "Au"
     with pytest.raises(ValueError, match="atom 3 is Au, which has no symmetry functions"):
