@@ -102,6 +102,19 @@ def test_forced_variant_in_a_new_process():
         assert shown.startswith(variant)
 
 
+def test_only_the_chosen_variant_is_ever_loaded():
+    # loading a variant wider than the CPU can die with SIGILL in its module initialisation
+    # (seen on an AVX2-only EPYC): listing the built variants must not import them
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, fastpot._kernels as k; k.built_variants(); "
+         "k.runnable_variants(); print(k.active, sorted(m for m in sys.modules "
+         "if m.startswith('fastpot._kernels.') and m.count('.') == 3))"],
+        capture_output=True, text=True, check=True)
+    active, loaded = out.stdout.split(" ", 1)
+    assert eval(loaded) == [f"fastpot._kernels.{active}.{name}" for name in
+                            ("_fused", "_net", "_sf")]
+
+
 def test_bad_requests_are_refused(monkeypatch):
     with pytest.raises(ValueError, match=r"FASTPOT_SIMD='sse9': choose one of auto, avx512, "
                                          r"avx2, baseline"):
