@@ -129,12 +129,9 @@ def _train(args):
         potential = trainer.fit(train, valid, out=out)
         potential.save(out / "model.fastpot")
         log(f"wrote {out / 'model.fastpot'}")
-        n_valid = potential.metadata["n_valid"]
-        if valid is None:  # the held-out fraction: recover it the same way the trainer did
-            from fastpot.data import split
-            train, valid = split(train, trainer.options["valid_fraction"], trainer.options["seed"])
-        metrics = {"train": evaluate_samples(potential, train), "valid": evaluate_samples(
-            potential, valid) if n_valid else None}
+        train, valid = trainer.samples["train"], trainer.samples["valid"]
+        metrics = {"train": evaluate_samples(potential, train),
+                   "valid": evaluate_samples(potential, valid) if valid else None}
         if test is not None:
             metrics["test"] = evaluate_samples(potential, test)
         metrics["elapsed_s"] = time.perf_counter() - started
@@ -151,10 +148,12 @@ def _metrics_line(name, m):
     parts = [f"{name:5s} {m['n_structures']:5d} structures"]
     if m.get("energy_rmse") is not None:
         parts.append(f"E RMSE {m['energy_rmse']:.3f} MAE {m['energy_mae']:.3f} meV/atom")
-    if m.get("forces_rmse") is not None:
-        parts.append(f"F RMSE {m['forces_rmse']:.1f} MAE {m['forces_mae']:.1f} meV/Å")
+    if m.get("forces_component_rmse") is not None:
+        parts.append(f"F per component RMSE {m['forces_component_rmse']:.1f} MAE "
+                     f"{m['forces_component_mae']:.1f}, per atom |dF| RMSE "
+                     f"{m['forces_vector_rmse']:.1f} MAE {m['forces_vector_mae']:.1f} meV/Å")
     if m.get("stress_rmse") is not None:
-        parts.append(f"S RMSE {m['stress_rmse']:.3f} meV/Å^3")
+        parts.append(f"S per component RMSE {m['stress_rmse']:.3f} meV/Å^3")
     return "; ".join(parts)
 
 

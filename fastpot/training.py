@@ -51,6 +51,8 @@ DEFAULTS = {
     "force_weight": 1.0,
     "stress_weight": 0.1,          # used when the data have stress
     "l2": 0.0,                     # weight decay on all network weights
+    "atom_energies": None,         # isolated-atom energies: {element: eV} or a file; None:
+                                   # from single-atom structures in the data, else fitted
     "valid_fraction": 0.1,         # held out when no validation file is given
     "seed": 0,
     "max_iterations": 20000,
@@ -238,9 +240,11 @@ class Trainer:
         opts = self.options
         start = time.perf_counter()
         check_samples(train, "training data")
+        isolated, train = _isolated_atom_energies(opts["atom_energies"], train, self.log)
         if valid is None:
             train, valid = split(train, opts["valid_fraction"], opts["seed"])
-        objective = self.prepare(train, valid)
+        self.samples = {"train": train, "valid": valid}   # what was fitted and validated on
+        objective = self.prepare(train, valid, isolated=isolated or {})
         potential, n_threads = objective.potential, objective.n_threads
         x0 = objective.pack()
         self.log(f"{x0.size} weights; preparation took {time.perf_counter() - start:.1f} s")
@@ -294,11 +298,14 @@ class Trainer:
             self.write_history(Path(out) / "history.csv")
         return potential
 
-    def prepare(self, train, valid=()):
+    def prepare(self, train, valid=(), isolated=None):
         """Descriptors, scaling, reference energies, initial networks and the loss function
-        (an _Objective) for the training samples."""
+        (an _Objective) for the training samples. `isolated`: isolated-atom energies
+        {element: eV}; None: from the atom_energies option and the data."""
         opts = self.options
         n_threads = resolve_threads(opts["n_threads"])
+        if isolated is None:
+            isolated, train = _isolated_atom_energies(opts["atom_energies"], train, self.log)
         check_samples(train, "training data")
         elements = elements_of(train)
         missing = sorted(set(elements_of(valid)) - set(elements)) if valid else []
@@ -324,7 +331,7 @@ class Trainer:
         for k, e in enumerate(sf.elements):
             block = data.element_block(data.G, k)
             X[data.block_start[k]:data.block_start[k + 1]] = scaling.apply({e: block})[e].ravel()
-        atom_energy, energy_unit = _reference_energies(data)
+        atom_energy, energy_unit = _reference_energies(data, isolated, self.log)
         self.log(f"reference energies (eV): "
                  f"{', '.join(f'{e} {atom_energy[k]:.4f}' for k, e in enumerate(sf.elements))};"
                  f" network energy unit {energy_unit:.4g} eV")
@@ -337,33 +344,47 @@ class Trainer:
         return _Objective(data, X, potential, opts, n_threads)
 
     def _record(self, iteration, start, objective, valid):
-        train_e, train_f = objective.last_rmse
+        """One history row (RMSE in eV/atom, eV/Å per force component, eV/Å^3 per Voigt
+        stress component); the validation loss is the training loss's formula on `valid`."""
+        train = objective.last_rmse
         row = {"iteration": iteration, "elapsed_s": time.perf_counter() - start,
-               "train_loss": objective.last_value, "train_energy_rmse": train_e,
-               "train_forces_rmse": train_f}
+               "train_loss": objective.last_value,
+               "train_energy_rmse": train["energy"],
+               "train_forces_component_rmse": train["forces_component"],
+               "train_stress_rmse": train["stress"]}
         if valid:
             metrics = evaluate_samples(objective.potential, valid, objective.n_threads)
-            for key in ("energy", "forces"):
-                value = metrics[f"{key}_rmse"]
+            for key in ("energy", "forces_component", "stress"):
+                value = metrics.get(f"{key}_rmse")
                 row[f"valid_{key}_rmse"] = value / 1000.0 if value is not None else float("nan")
             row["valid_loss"] = objective.metric_loss(row["valid_energy_rmse"],
-                                                      row["valid_forces_rmse"])
+                                                      row["valid_forces_component_rmse"],
+                                                      row["valid_stress_rmse"])
         else:
-            row["valid_energy_rmse"] = row["valid_forces_rmse"] = float("nan")
+            for key in ("energy", "forces_component", "stress"):
+                row[f"valid_{key}_rmse"] = float("nan")
             row["valid_loss"] = objective.last_value
         self.history.append(row)
-        self.log(f"iter {iteration:6d}  train E {1000 * train_e:8.3f} meV/atom  F "
-                 f"{1000 * train_f:8.2f} meV/Å | valid E {1000 * row['valid_energy_rmse']:8.3f}"
-                 f"  F {1000 * row['valid_forces_rmse']:8.2f} | {row['elapsed_s']:7.1f} s")
+        line = (f"iter {iteration:6d}  train E {1000 * train['energy']:8.3f} meV/atom  F "
+                f"{1000 * train['forces_component']:8.2f} meV/Å | valid E "
+                f"{1000 * row['valid_energy_rmse']:8.3f}  F "
+                f"{1000 * row['valid_forces_component_rmse']:8.2f}")
+        if objective.w_s:
+            line += (f" | S train {1000 * train['stress']:.3f} valid "
+                     f"{1000 * row['valid_stress_rmse']:.3f} meV/Å^3")
+        self.log(f"{line} | {row['elapsed_s']:7.1f} s")
         return row
 
     def write_history(self, path):
+        """history.csv: one row per validation check (columns in `_record`)."""
         from fastpot._files import atomic_write
         if not self.history:
             return
         import io
+        # rows resumed from a checkpoint of an older version may lack some columns
+        columns = list(dict.fromkeys(key for row in self.history for key in row))
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(self.history[0]))
+        writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(self.history)
         atomic_write(path, buffer.getvalue())
@@ -392,16 +413,21 @@ class _Objective:
         self.w_f = opts["force_weight"] / self.var_f / max(n_f, 1) if n_f else 0.0
         self.we_metric = opts["energy_weight"] / self.var_e
         self.wf_metric = opts["force_weight"] / self.var_f if n_f else 0.0
+        self.ws_metric = opts["stress_weight"] / self.var_s if n_s else 0.0
         self.l2 = opts["l2"]
         self.factor = [potential.scaling.factor[e] for e in self.elements]
         self.last_value = np.inf
-        self.last_rmse = (np.nan, np.nan)
+        self.last_rmse = {"energy": np.nan, "forces_component": np.nan, "stress": np.nan}
 
-    def metric_loss(self, energy_rmse, forces_rmse):
-        """The validation counterpart of the loss (per-structure means, no l2)."""
-        value = self.we_metric * energy_rmse**2 if np.isfinite(energy_rmse) else 0.0
-        if np.isfinite(forces_rmse):
-            value += self.wf_metric * forces_rmse**2
+    def metric_loss(self, energy_rmse, forces_rmse, stress_rmse=np.nan):
+        """The training loss's formula (without l2) from RMSEs in eV/atom, eV/Å per force
+        component and eV/Å^3 per stress component: the validation loss. A term the training
+        loss has no weight for, or a quantity the data lack (NaN), adds nothing."""
+        value = 0.0
+        for weight, rmse in ((self.we_metric, energy_rmse), (self.wf_metric, forces_rmse),
+                             (self.ws_metric, stress_rmse)):
+            if weight and np.isfinite(rmse):
+                value += weight * rmse**2
         return value
 
     def pack(self):
@@ -437,7 +463,7 @@ class _Objective:
                     unit * d.element_block(dydx, k) * self.factor[k]).ravel()
         # dL/dc for every function row (c = dE/dG): the force and stress terms
         dL_dc = np.zeros_like(dydx)
-        delta = None
+        delta = dstress = None
         if self.w_f:
             forces = np.zeros((len(d.species), 3))
             _training.forces(d.structure_start, d.slot_offsets, d.slot_atoms, d.deriv_start,
@@ -486,7 +512,11 @@ class _Objective:
         n_f = int(d.has_forces_atom.sum()) * 3
         f_rmse = (float(np.sqrt(np.sum(delta * delta) / n_f)) if delta is not None and n_f
                   else np.nan)
-        self.last_rmse = (float(np.sqrt(residual @ residual / n_e)), f_rmse)
+        n_s = int(d.has_stress.sum()) * 6
+        s_rmse = (float(np.sqrt(np.sum(dstress * dstress) / n_s)) if dstress is not None
+                  and n_s else np.nan)
+        self.last_rmse = {"energy": float(np.sqrt(residual @ residual / n_e)),
+                          "forces_component": f_rmse, "stress": s_rmse}
         return value, gradient
 
 
@@ -501,19 +531,97 @@ def _inner_radius(samples, cutoff):
     return max(0.5, min(0.9 * shortest, 0.5 * cutoff))
 
 
-def _reference_energies(data):
-    """Per-element energies by least squares on the structures with energies, and the spread
-    of what is left per atom (the network's energy unit)."""
+def _reference_energies(data, isolated=None, log=print):
+    """Per-element reference energies mu (eV) and the spread of what is left per atom (the
+    network's energy unit); the networks learn E - sum_i mu(element of i).
+
+    - With isolated-atom energies (`isolated`, {element: eV}, which must cover every
+      element): mu = E_isolated + c, one shift c for all elements (the mean per-atom
+      atomization energy of the data), so that the element split is the physical one and the
+      networks still fit residuals of zero mean (as MACE's E0s with its mean shift).
+    - Otherwise least squares on the composition matrix (structures x element counts). When
+      its rank is below the number of elements (every structure with the same stoichiometry,
+      say Cu2S only) the data do not determine the split; the rule then is: of all
+      least-squares solutions, the one whose element energies spread least about their mean
+      (for Cu2S, mu_Cu = mu_S = E(Cu2S) / 3). The log says so.
+    """
     mask = data.has_energy
-    n_el = data.composition.shape[1]
+    elements = data.sf.elements
+    n_el = len(elements)
     if not mask.any():
-        return np.zeros(n_el), 1.0
+        mu = np.array([isolated[e] for e in elements]) if isolated else np.zeros(n_el)
+        return mu, 1.0
     A = data.composition[mask]
     b = data.energy[mask]
-    mu, *_ = np.linalg.lstsq(A, b, rcond=None)
-    residual = (b - A @ mu) / data.n_atoms[mask]
+    n_atoms = data.n_atoms[mask]
+    if isolated:
+        prior = np.array([isolated[e] for e in elements])
+        shift = float(np.mean((b - A @ prior) / n_atoms))
+        mu = prior + shift
+        log(f"reference energies: isolated-atom energies plus a common {shift:+.4f} eV/atom "
+            "(the mean atomization energy per atom of the training data)")
+    else:
+        mu, _, rank, _ = np.linalg.lstsq(A, b, rcond=None)
+        if rank < n_el:
+            # every least-squares solution is mu + null @ z; take the one whose elements'
+            # energies spread least about their mean (A @ ones != 0: counts are positive)
+            null = np.linalg.svd(A)[2][rank:].T
+            centre = np.eye(n_el) - 1.0 / n_el
+            z, *_ = np.linalg.lstsq(centre @ null, -centre @ mu, rcond=None)
+            mu = mu + null @ z
+            log(f"reference energies: the composition matrix of the training data has rank "
+                f"{rank} for {n_el} elements (too few different stoichiometries), so the "
+                "data do not fix the energy of each element; using the least-squares "
+                "solution whose element energies are closest to one another. Give "
+                "isolated-atom energies (atom_energies option, or single-atom non-periodic "
+                "structures in the data) to set them")
+    residual = (b - A @ mu) / n_atoms
     unit = float(np.std(residual))
     return mu, unit if unit > 1e-4 else 1e-2
+
+
+def _isolated_atom_energies(option, train, log=print):
+    """({element: eV} or None, training samples without the isolated atoms).
+
+    Isolated atoms come from the `atom_energies` option (a {element: eV} table, or a file of
+    single-atom structures with energies) or from the training data: single-atom structures
+    with an energy and no periodic direction are taken out of the fit and used as isolated-
+    atom energies."""
+    table = {}
+    if isinstance(option, (str, Path)):
+        from fastpot.data import read_samples
+        for sample in read_samples(option):
+            if sample.n_atoms != 1 or sample.energy is None:
+                raise ValueError(f"atom_energies file {option}: {sample.source} is not one "
+                                 "atom with an energy")
+            table[sample.atoms.get_chemical_symbols()[0]] = sample.energy
+    elif isinstance(option, dict):
+        from ase.data import atomic_numbers
+        for element, energy in option.items():
+            if element not in atomic_numbers:
+                raise ValueError(f"atom_energies: unknown element {element!r}")
+            if not isinstance(energy, (int, float)) or not np.isfinite(energy):
+                raise ValueError(f"atom_energies: the energy of {element} must be a finite "
+                                 f"number (eV), got {energy!r}")
+            table[element] = float(energy)
+    elif option is not None:
+        raise ValueError("atom_energies must be a {element: eV} table or the path of a file "
+                         f"of isolated atoms, got {option!r}")
+    found = [s for s in train
+             if s.n_atoms == 1 and s.energy is not None and not s.atoms.pbc.any()]
+    if found:
+        log(f"{len(found)} isolated atom(s) in the training data used as reference energies "
+            "and left out of the fit")
+        for sample in found:
+            table.setdefault(sample.atoms.get_chemical_symbols()[0], sample.energy)
+        train = [s for s in train if not any(s is f for f in found)]
+    if not table:
+        return None, train
+    missing = [e for e in elements_of(train) if e not in table]
+    if missing:
+        raise ValueError(f"isolated-atom energies are given for {', '.join(sorted(table))} "
+                         f"but not for {', '.join(missing)} of the training data")
+    return table, train
 
 
 def _fingerprint(opts, train, valid):
@@ -563,8 +671,14 @@ def _load_checkpoint(path, fingerprint):
 
 
 def evaluate_samples(potential, samples, n_threads=None):
-    """Errors of a potential on reference samples (energies per atom in meV/atom, forces per
-    component in meV/Å, stress in meV/Å^3), as in metrics.json."""
+    """Errors of a potential on reference samples, as in metrics.json.
+
+    energy_rmse, energy_mae: per atom, meV/atom. forces_component_rmse/_mae: over every
+    Cartesian component, meV/Å (what n2p2 and most BP papers quote); forces_vector_rmse/_mae:
+    over atoms, of the length of the force error vector |F - F_ref|, meV/Å (what some MLIP
+    papers quote; the vector RMSE is sqrt(3) times the component RMSE). stress_rmse/_mae: over
+    the six Voigt components, meV/Å^3. Absent quantities are None (stress is left out when no
+    sample has it)."""
     de, df, ds = [], [], []
     n_atoms = 0
     for sample in samples:
@@ -577,17 +691,19 @@ def evaluate_samples(potential, samples, n_threads=None):
         if sample.energy is not None:
             de.append((result["energy"] - sample.energy) / sample.n_atoms)
         if sample.forces is not None:
-            df.append((result["forces"] - sample.forces).ravel())
+            df.append(result["forces"] - sample.forces)
         if sample.stress is not None and "stress" in result:
             ds.append(result["stress"] - sample.stress)
     metrics = {"n_structures": len(samples), "n_atoms": n_atoms}
-    for name, values in (("energy", de), ("forces", df), ("stress", ds)):
-        if values:
-            v = np.concatenate([np.atleast_1d(x) for x in values]) * 1000.0
+    errors = {"energy": np.array(de) * 1000.0 if de else None,
+              "forces_component": np.concatenate(df).ravel() * 1000.0 if df else None,
+              "forces_vector": np.linalg.norm(np.concatenate(df), axis=1) * 1000.0 if df
+              else None,
+              "stress": np.concatenate(ds) * 1000.0 if ds else None}
+    for name, v in errors.items():
+        if v is not None:
             metrics[f"{name}_rmse"] = float(np.sqrt(np.mean(v**2)))
             metrics[f"{name}_mae"] = float(np.mean(np.abs(v)))
-        else:
+        elif name != "stress":
             metrics[f"{name}_rmse"] = metrics[f"{name}_mae"] = None
-    if metrics["stress_rmse"] is None:
-        del metrics["stress_rmse"], metrics["stress_mae"]
     return metrics

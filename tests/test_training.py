@@ -93,7 +93,7 @@ def test_tiny_set_fits_to_near_zero_loss():
     metrics = evaluate_samples(potential, samples)
     assert trainer.history[-1]["train_loss"] < 1e-3 * start
     assert metrics["energy_rmse"] < 2.0      # meV/atom
-    assert metrics["forces_rmse"] < 30.0     # meV/Å
+    assert metrics["forces_component_rmse"] < 30.0     # meV/Å
 
 
 def test_resume_after_interruption_gives_the_same_result(tmp_path):
@@ -159,6 +159,7 @@ def test_command_line_train_and_evaluate(tmp_path, capsys):
         a = s.atoms.copy()
         a.info["energy"] = s.energy
         a.arrays["forces"] = s.forces
+        a.info["stress"] = s.stress
         frames.append(a)
     write(tmp_path / "train.extxyz", frames[:12])
     write(tmp_path / "test.extxyz", frames[12:])
@@ -171,18 +172,24 @@ def test_command_line_train_and_evaluate(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"train", "valid", "test", "elapsed_s"}
     for name in ("train", "valid", "test"):
-        assert {"energy_rmse", "energy_mae", "forces_rmse", "forces_mae", "n_structures",
-                "n_atoms"} <= set(metrics[name])
+        assert {"energy_rmse", "energy_mae", "forces_component_rmse", "forces_component_mae",
+                "forces_vector_rmse", "forces_vector_mae", "stress_rmse", "stress_mae",
+                "n_structures", "n_atoms"} <= set(metrics[name])
     assert metrics["test"]["n_structures"] == 4
     history = (out / "history.csv").read_text().splitlines()
-    assert history[0].startswith("iteration,elapsed_s,train_loss")
+    assert history[0].split(",") == [
+        "iteration", "elapsed_s", "train_loss", "train_energy_rmse",
+        "train_forces_component_rmse", "train_stress_rmse", "valid_energy_rmse",
+        "valid_forces_component_rmse", "valid_stress_rmse", "valid_loss"]
     assert (out / "train.log").read_text().count("iter") >= 2
     model = Potential.load(out / "model.fastpot")
     assert model.elements == ("Cu",)
     assert main(["evaluate", str(out / "model.fastpot"), str(tmp_path / "test.extxyz"),
                  "--json", str(tmp_path / "eval.json")]) == 0
+    assert "F per component RMSE" in capsys.readouterr().out
     again = json.loads((tmp_path / "eval.json").read_text())
-    assert again["forces_rmse"] == pytest.approx(metrics["test"]["forces_rmse"], rel=1e-10)
+    for key in ("forces_component_rmse", "forces_vector_rmse", "stress_rmse"):
+        assert again[key] == pytest.approx(metrics["test"][key], rel=1e-10)
     config.write_text("[train]\nlearning_rate = 0.1\n")
     assert main(["train", "--train", str(tmp_path / "train.extxyz"), "--out", str(out),
                  "--config", str(config)]) == 2
