@@ -6,11 +6,19 @@ counted the way scikit-learn's ``_openmp_effective_n_threads`` and joblib's ``cp
 count them. OpenMP's own default (``omp_get_max_threads``) ignores the quota, so a container
 allowed 2 CPUs on a 64-core host would otherwise run 64 threads. Without OpenMP every kernel
 runs on one thread.
+
+After ``fork`` (multiprocessing's default start method on Linux) in a process whose kernels
+had already run on several threads, every kernel of the child runs on one thread: GNU
+OpenMP keeps its thread pool across fork without the threads, and the child's next
+multi-threaded region would wait for them forever (scikit-learn and PyTorch met the same).
+The results are the same, as they are for any thread count; the 'spawn' or 'forkserver'
+start method gives children their threads back.
 """
 import functools
 import math
 import operator
 import os
+import warnings
 from pathlib import Path
 
 from fastpot._threads import openmp_enabled
@@ -19,22 +27,53 @@ from fastpot._threads import openmp_enabled
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
+# Whether a kernel was handed more than one thread in this process (then OpenMP has a pool),
+# and whether this process is a fork of one that had (then it must not use the pool).
+_pool_started = False
+_forked_after_pool = False
+
+
+def _after_fork_in_child():
+    global _forked_after_pool
+    _forked_after_pool = _forked_after_pool or _pool_started
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def resolve_threads(n_threads=None):
     """Number of OpenMP threads a kernel should use (None: ``effective_cpu_count()``).
 
-    Without OpenMP every kernel runs on one thread, whatever is asked.
+    Without OpenMP every kernel runs on one thread, whatever is asked, and so does a process
+    forked after its parent's kernels ran on several (see the module's docstring).
     """
+    global _pool_started
     if n_threads is None:
-        return effective_cpu_count()
-    try:
-        n = operator.index(n_threads)
-    except TypeError:
-        raise TypeError(f"n_threads must be a positive integer or None, got {n_threads!r}") from None
-    if n < 1:
-        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
-    if not openmp_enabled():
+        n = effective_cpu_count()
+    else:
+        try:
+            n = operator.index(n_threads)
+        except TypeError:
+            raise TypeError(f"n_threads must be a positive integer or None, got "
+                            f"{n_threads!r}") from None
+        if n < 1:
+            raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+        if not openmp_enabled():
+            return 1
+    if n > 1 and _forked_after_pool:
+        _warn_forked_once()
         return 1
+    _pool_started = _pool_started or n > 1
     return int(n)
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_forked_once():
+    warnings.warn("fastpot: this process was forked after fastpot's OpenMP threads started, "
+                  "and GNU OpenMP cannot start them again in a fork: its kernels run on one "
+                  "thread here (same results). Use multiprocessing's 'spawn' or 'forkserver' "
+                  "start method for threads in child processes.", RuntimeWarning, stacklevel=3)
 
 
 def effective_cpu_count():

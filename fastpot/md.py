@@ -202,7 +202,8 @@ class MolecularDynamics:
         else:
             consequence = "forces are undefined in the starting structure"
         check_no_overlap(self.nl, consequence)
-        self.integrator.forces(self.potential.compiled(), self.nl.pairs, self.n_threads)
+        self.integrator.forces(self.potential.compiled(), self.nl.pairs,
+                               resolve_threads(self.n_threads))  # 1 in a fork
 
     @property
     def time_ps(self):
@@ -281,7 +282,7 @@ class MolecularDynamics:
             while self.step < target:
                 done, rebuild = self.integrator.run_segment(
                     self.potential.compiled(), self.nl.pairs, target - self.step,
-                    self.n_threads)
+                    resolve_threads(self.n_threads))
                 self.step += done
                 if rebuild:
                     self._rebuild()

@@ -107,3 +107,49 @@ def test_show_config_reports_build_and_threads(machine, capsys):
         assert key in out
     assert "default_threads      : 2" in out
     assert "default_threads_from : cgroup CPU quota (of 4 CPUs)" in out
+
+
+FORK_PROGRAM = r"""
+import multiprocessing, sys, warnings
+import numpy as np
+sys.path.insert(0, {tests!r})
+from potentials import oxide, synthetic_potential
+from fastpot import md
+potential = synthetic_potential()
+atoms = oxide(5)
+parent = potential.evaluate(atoms, n_threads=2)      # OpenMP's pool now has two threads
+dyn = md.MolecularDynamics(atoms.copy(), potential, temperature=300, n_threads=2, seed=1)
+
+def child(threads):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = potential.evaluate(atoms, n_threads=threads)
+        dyn.run(3)
+    return (float(result["energy"]), float(np.abs(result["forces"] - parent["forces"]).max()),
+            [str(w.message) for w in caught])
+
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    for energy, force_difference, messages in pool.map(child, [2, None, 1]):
+        print(repr(energy - parent["energy"]), repr(force_difference), messages)
+"""
+
+
+def test_kernels_run_after_fork_without_hanging():
+    # GNU OpenMP keeps its thread pool across fork without the threads: a child that asks
+    # for them again would wait forever. Children run on one thread and say so once.
+    import subprocess
+    import sys
+    from pathlib import Path
+    program = FORK_PROGRAM.format(tests=str(Path(__file__).resolve().parent))
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3
+    for line, threads in zip(lines, [2, None, 1]):
+        energy_difference, force_difference, messages = line.split(" ", 2)
+        assert abs(float(energy_difference)) < 1e-9
+        assert float(force_difference) < 1e-12
+        if threads == 1:
+            assert messages == "[]"
+    assert "forked after fastpot's OpenMP threads started" in lines[0]
