@@ -99,18 +99,27 @@ def _load_config(path):
 
 
 def _train(args):
+    """fastpot train; under mpiexec every rank runs this, and only rank 0 writes."""
+    import contextlib
     import json
     import time
     from pathlib import Path
 
     from fastpot._files import atomic_write
+    from fastpot._mpi import world
     from fastpot.data import read_samples
     from fastpot.training import Trainer, evaluate_samples
 
+    comm = world()
+    writer = comm.rank == 0
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "train.log", "a", encoding="utf-8") as log_file:
+    if writer:
+        out.mkdir(parents=True, exist_ok=True)
+    with (open(out / "train.log", "a", encoding="utf-8") if writer
+          else contextlib.nullcontext()) as log_file:
         def log(message):
+            if not writer:
+                return
             line = f"[{time.strftime('%H:%M:%S')}] {message}"
             print(line, flush=True)
             log_file.write(line + "\n")
@@ -126,21 +135,29 @@ def _train(args):
         valid = read_samples(args.valid) if args.valid else None
         test = read_samples(args.test) if args.test else None
         started = time.perf_counter()
-        potential = trainer.fit(train, valid, out=out)
-        potential.save(out / "model.fastpot")
-        log(f"wrote {out / 'model.fastpot'}")
+        if comm.size > 1:
+            log(f"data-parallel training on {comm.size} MPI ranks")
+        potential = trainer.fit(train, valid, out=out, comm=comm)
+        if writer:
+            potential.save(out / "model.fastpot")
+            log(f"wrote {out / 'model.fastpot'}")
         train, valid = trainer.samples["train"], trainer.samples["valid"]
-        metrics = {"train": evaluate_samples(potential, train),
-                   "valid": evaluate_samples(potential, valid) if valid else None}
+        n_threads = trainer.loss.n_threads
+        metrics = {"train": evaluate_samples(potential, train, n_threads, comm),
+                   "valid": evaluate_samples(potential, valid, n_threads, comm)
+                   if valid else None}
         if test is not None:
-            metrics["test"] = evaluate_samples(potential, test)
+            metrics["test"] = evaluate_samples(potential, test, n_threads, comm)
         metrics["elapsed_s"] = time.perf_counter() - started
+        if not writer:
+            return 0
         atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         for name in ("train", "valid", "test"):
             m = metrics.get(name)
             if m:
                 log(_metrics_line(name, m))
         _parity_plots(potential, test or valid or train, out, log)
+        _learning_curve(trainer.history, out, log)
     return 0
 
 
@@ -192,6 +209,41 @@ def _parity_plots(potential, samples, out, log):
     fig.savefig(out / "parity.png", dpi=120)
     plt.close(fig)
     log(f"wrote {out / 'parity.png'}")
+
+
+def _learning_curve(history, out, log):
+    """learning_curve.png: training and validation errors against wall time (log scales),
+    the Adam and L-BFGS phases told apart; the same figures are in history.csv."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    if not history:
+        return
+    import numpy as np
+    time_s = np.array([row["elapsed_s"] for row in history])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    for ax, key, unit in ((axes[0], "energy_rmse", "energy RMSE (meV/atom)"),
+                          (axes[1], "forces_component_rmse", "force RMSE (meV/Å)")):
+        for split, style in (("train", "-"), ("valid", "--")):
+            values = 1000 * np.array([row[f"{split}_{key}"] for row in history], dtype=float)
+            if np.isfinite(values).any():
+                ax.plot(time_s, values, style, label=split)
+        switch = [row["elapsed_s"] for a, row in zip(history, history[1:])
+                  if a["phase"] != row["phase"]]
+        for t in switch:
+            ax.axvline(t, color="grey", lw=0.5)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("wall time (s)" + (" | Adam, then L-BFGS" if switch else ""))
+        ax.set_ylabel(unit)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "learning_curve.png", dpi=120)
+    plt.close(fig)
+    log(f"wrote {out / 'learning_curve.png'}")
 
 
 def _evaluate(args):

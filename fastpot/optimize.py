@@ -119,3 +119,34 @@ class LBFGS:
                 "s": list(np.array(arrays["s"])), "y": list(np.array(arrays["y"])),
                 "iteration": int(arrays["iteration"]), "evaluations": int(arrays["evaluations"]),
                 "previous_f": None if np.isnan(previous) else previous}
+
+
+class Adam:
+    """Adam (Kingma & Ba, arXiv:1412.6980) on minibatch gradients, with a state that can be
+    saved and resumed exactly. The learning rate is given per step, so that the schedule
+    stays with the caller."""
+
+    def __init__(self, x0, beta1=0.9, beta2=0.999, eps=1e-8):
+        x0 = np.array(x0, dtype=float)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.state = {"x": x0, "m": np.zeros_like(x0), "v": np.zeros_like(x0), "t": 0}
+
+    def step(self, gradient, learning_rate):
+        st = self.state
+        st["t"] += 1
+        st["m"] = self.beta1 * st["m"] + (1.0 - self.beta1) * gradient
+        st["v"] = self.beta2 * st["v"] + (1.0 - self.beta2) * gradient * gradient
+        m_hat = st["m"] / (1.0 - self.beta1 ** st["t"])
+        v_hat = st["v"] / (1.0 - self.beta2 ** st["t"])
+        st["x"] = st["x"] - learning_rate * m_hat / (np.sqrt(v_hat) + self.eps)
+
+    def save_arrays(self):
+        st = self.state
+        return {"x": st["x"], "m": st["m"], "v": st["v"], "t": np.array(st["t"])}
+
+    @classmethod
+    def from_arrays(cls, arrays):
+        self = cls(arrays["x"])
+        self.state.update(m=np.array(arrays["m"]), v=np.array(arrays["v"]),
+                          t=int(arrays["t"]))
+        return self

@@ -59,11 +59,11 @@ def test_stress_of_the_training_set_matches_the_potential():
     x = objective.pack()
     objective.unpack(x + np.random.default_rng(3).normal(size=x.size) * 0.3)
     objective(objective.pack())
-    d = objective.data
+    d, X = objective.groups[0], objective.X[0]
     # the stress the loss sees equals the potential's own (memory-light) stress
     c = np.zeros(len(d.G))
     for k, e in enumerate(objective.elements):
-        block = d.element_block(objective.X, k)
+        block = d.element_block(X, k)
         _, g = objective.potential.networks[e].evaluate(block)
         c[d.block_start[k]:d.block_start[k + 1]] = (objective.potential.energy_unit * g
                                                     * objective.factor[k]).ravel()
@@ -79,7 +79,9 @@ def test_structures_without_forces_or_energy_drop_out():
     samples[0].forces = None
     samples[1].energy = None
     objective = small_objective(samples)
-    assert not objective.data.has_forces_atom[:objective.data.structure_start[1]].any()
+    d = objective.groups[0]
+    first = int(np.flatnonzero(d.indices == 0)[0])
+    assert not d.has_forces_atom[d.structure_start[first]:d.structure_start[first + 1]].any()
     finite_difference_check(objective, n_checks=10)
 
 
@@ -96,18 +98,51 @@ def test_tiny_set_fits_to_near_zero_loss():
     assert metrics["forces_component_rmse"] < 30.0     # meV/Å
 
 
-def test_resume_after_interruption_gives_the_same_result(tmp_path):
+RESUMABLE = {**SMALL, "optimizer": "adam+lbfgs", "checkpoint_every": 1e-9, "patience": 1000,
+             "validate_every": 5, "batch_size": 4, "adam_epochs": 6, "max_iterations": 12}
+
+
+def test_resume_after_a_longer_limit_gives_the_same_result(tmp_path):
     samples = emt_samples(12, element="Cu", size=1, seed=5)
-    options = {**SMALL, "checkpoint_every": 1e-9, "patience": 1000, "validate_every": 5}
-    straight = Trainer({**options, "max_iterations": 30}, log=quiet).fit(samples,
-                                                                          out=tmp_path / "a")
-    Trainer({**options, "max_iterations": 15}, log=quiet).fit(samples, out=tmp_path / "b")
-    resumed_trainer = Trainer({**options, "max_iterations": 30}, log=quiet)
+    straight = Trainer({**RESUMABLE, "max_iterations": 30}, log=quiet).fit(samples,
+                                                                            out=tmp_path / "a")
+    Trainer({**RESUMABLE, "max_iterations": 15}, log=quiet).fit(samples, out=tmp_path / "b")
+    resumed_trainer = Trainer({**RESUMABLE, "max_iterations": 30}, log=quiet)
     resumed = resumed_trainer.fit(samples, out=tmp_path / "b")
     for element in straight.elements:
         np.testing.assert_array_equal(straight.networks[element].weights,
                                       resumed.networks[element].weights)
     assert resumed_trainer.history[-1]["iteration"] == 30
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("calls", [5, 14, 31])    # in the Adam phase (3 steps an epoch), in L-BFGS
+def test_resume_after_an_interruption_gives_the_same_result(tmp_path, monkeypatch, calls):
+    from fastpot.loss import Loss
+    samples = emt_samples(12, element="Cu", size=1, seed=5)
+    straight = Trainer(RESUMABLE, log=quiet).fit(samples, out=tmp_path / "a")
+    original = Loss.__call__
+    count = {"n": 0}
+
+    def failing(self, x, group=None):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise Interrupt()
+        return original(self, x, group)
+
+    monkeypatch.setattr(Loss, "__call__", failing)
+    with pytest.raises(Interrupt):
+        Trainer(RESUMABLE, log=quiet).fit(samples, out=tmp_path / "b")
+    monkeypatch.setattr(Loss, "__call__", original)
+    messages = []
+    resumed = Trainer(RESUMABLE, log=messages.append).fit(samples, out=tmp_path / "b")
+    assert any("resumed from" in m for m in messages)
+    for element in straight.elements:
+        np.testing.assert_array_equal(straight.networks[element].weights,
+                                      resumed.networks[element].weights)
 
 
 def test_threads_give_the_same_loss_and_gradient():
@@ -130,6 +165,15 @@ def test_option_errors():
         Trainer(energy_weight=0.0, force_weight=0.0, stress_weight=0.0)
     with pytest.raises(ValueError, match="hidden_layers must be a list of positive integers"):
         Trainer(hidden_layers=[5, 0])
+    with pytest.raises(ValueError, match="optimizer must be one of adam\\+lbfgs, lbfgs, adam, "
+                                         "got 'sgd'"):
+        Trainer(optimizer="sgd")
+    with pytest.raises(ValueError, match=r"adam_time_fraction must be in \(0, 1\], got 0"):
+        Trainer(adam_time_fraction=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        Trainer(batch_size=0)
+    with pytest.raises(ValueError, match="learning_rate must be a positive number"):
+        Trainer(learning_rate=-1e-3)
 
 
 def test_training_data_errors():
@@ -165,7 +209,8 @@ def test_command_line_train_and_evaluate(tmp_path, capsys):
     write(tmp_path / "test.extxyz", frames[12:])
     config = tmp_path / "train.toml"
     config.write_text("[train]\ncutoff = 4.0\nn_shifted = 3\nn_centred = 2\nn_angular_eta = 1\n"
-                      "zetas = [1.0, 4.0]\nhidden_layers = [6, 5]\nmax_iterations = 20\n")
+                      "zetas = [1.0, 4.0]\nhidden_layers = [6, 5]\nmax_iterations = 20\n"
+                      "optimizer = \"adam+lbfgs\"\nadam_epochs = 30\n")
     out = tmp_path / "run"
     assert main(["train", "--train", str(tmp_path / "train.extxyz"), "--test",
                  str(tmp_path / "test.extxyz"), "--out", str(out), "--config", str(config)]) == 0
@@ -178,10 +223,14 @@ def test_command_line_train_and_evaluate(tmp_path, capsys):
     assert metrics["test"]["n_structures"] == 4
     history = (out / "history.csv").read_text().splitlines()
     assert history[0].split(",") == [
-        "iteration", "elapsed_s", "train_loss", "train_energy_rmse",
+        "phase", "iteration", "elapsed_s", "train_loss", "train_energy_rmse",
         "train_forces_component_rmse", "train_stress_rmse", "valid_energy_rmse",
         "valid_forces_component_rmse", "valid_stress_rmse", "valid_loss"]
-    assert (out / "train.log").read_text().count("iter") >= 2
+    assert {row.split(",")[0] for row in history[1:]} == {"adam", "lbfgs"}
+    log = (out / "train.log").read_text()
+    assert log.count("iter") >= 2 and "left" in log and "Adam phase ended" in log
+    pytest.importorskip("matplotlib")
+    assert (out / "learning_curve.png").stat().st_size > 1000
     model = Potential.load(out / "model.fastpot")
     assert model.elements == ("Cu",)
     assert main(["evaluate", str(out / "model.fastpot"), str(tmp_path / "test.extxyz"),
@@ -190,18 +239,60 @@ def test_command_line_train_and_evaluate(tmp_path, capsys):
     again = json.loads((tmp_path / "eval.json").read_text())
     for key in ("forces_component_rmse", "forces_vector_rmse", "stress_rmse"):
         assert again[key] == pytest.approx(metrics["test"][key], rel=1e-10)
-    config.write_text("[train]\nlearning_rate = 0.1\n")
+    config.write_text("[train]\nlearnig_rate = 0.1\n")
     assert main(["train", "--train", str(tmp_path / "train.extxyz"), "--out", str(out),
                  "--config", str(config)]) == 2
-    assert "unknown option(s) learning_rate" in capsys.readouterr().err
+    assert "unknown option(s) learnig_rate" in capsys.readouterr().err
 
 
 def test_force_subsampling_keeps_the_gradient_exact():
     samples = emt_samples(6, element="Cu", size=1, seed=12)
     objective = small_objective(samples, derivative_memory=6000.0)
-    d = objective.data
+    d = objective.groups[0]
     assert 0 < d.has_forces_atom.sum() < len(d.species)
     assert d.derivative_bytes <= 12000
     x = objective.pack()
     objective.unpack(x + np.random.default_rng(4).normal(size=x.size) * 0.3)
     finite_difference_check(objective, n_checks=10)
+
+
+def test_minibatches_add_up_to_the_full_loss_and_gradient():
+    samples = emt_samples(10, element="Cu", size=1, seed=13, alloy="Au")
+    objective = small_objective(samples, batch_size=3, stress_weight=0.5, l2=1e-3)
+    assert len(objective.groups) == 4
+    x = objective.pack()
+    x = x + np.random.default_rng(5).normal(size=x.size) * 0.3
+    value, gradient = objective(x)
+    parts = [objective(x, group=b) for b in range(4)]
+    l2_value, l2_gradient = 1e-3 * float(x @ x), 2e-3 * x
+    # each minibatch estimates the whole loss: scaled by the number of groups
+    np.testing.assert_allclose(sum(v - l2_value for v, _ in parts) / 4, value - l2_value,
+                               rtol=1e-12)
+    np.testing.assert_allclose(sum(g - l2_gradient for _, g in parts) / 4,
+                               gradient - l2_gradient, rtol=1e-10, atol=1e-12)
+    # and its gradient is exact
+    for b in (0, 3):
+        h = 1e-6
+        k = int(np.argmax(np.abs(parts[b][1])))
+        step = np.zeros_like(x)
+        step[k] = h
+        fd = (objective(x + step, group=b)[0] - objective(x - step, group=b)[0]) / (2 * h)
+        assert parts[b][1][k] == pytest.approx(fd, rel=1e-5)
+
+
+def test_adam_minimises_a_quadratic_and_resumes_exactly():
+    from fastpot.optimize import Adam
+    scale = np.array([1.0, 10.0, 100.0])
+
+    def gradient(x):
+        return 2 * scale * (x - 1.0)
+
+    adam = Adam(np.zeros(3))
+    for _ in range(100):
+        adam.step(gradient(adam.state["x"]), 0.05)
+    copy = Adam.from_arrays(adam.save_arrays())
+    for _ in range(2000):
+        adam.step(gradient(adam.state["x"]), 0.01)
+        copy.step(gradient(copy.state["x"]), 0.01)
+    np.testing.assert_allclose(adam.state["x"], 1.0, atol=1e-3)
+    np.testing.assert_array_equal(adam.state["x"], copy.state["x"])
