@@ -165,7 +165,7 @@ def test_option_errors():
         Trainer(energy_weight=0.0, force_weight=0.0, stress_weight=0.0)
     with pytest.raises(ValueError, match="hidden_layers must be a list of positive integers"):
         Trainer(hidden_layers=[5, 0])
-    with pytest.raises(ValueError, match="optimizer must be one of adam\\+lbfgs, lbfgs, adam, "
+    with pytest.raises(ValueError, match="optimizer must be one of auto, lbfgs, adam\\+lbfgs, adam, "
                                          "got 'sgd'"):
         Trainer(optimizer="sgd")
     with pytest.raises(ValueError, match=r"adam_time_fraction must be in \(0, 1\], got 0"):
@@ -222,10 +222,11 @@ def test_command_line_train_and_evaluate(tmp_path, capsys):
                 "n_structures", "n_atoms"} <= set(metrics[name])
     assert metrics["test"]["n_structures"] == 4
     history = (out / "history.csv").read_text().splitlines()
-    assert history[0].split(",") == [
+    assert history[0].split(",")[:-1] == [
         "phase", "iteration", "elapsed_s", "train_loss", "train_energy_rmse",
         "train_forces_component_rmse", "train_stress_rmse", "valid_energy_rmse",
         "valid_forces_component_rmse", "valid_stress_rmse", "valid_loss"]
+    assert history[0].split(",")[-1] == "learning_rate"     # Adam's rows have it
     assert {row.split(",")[0] for row in history[1:]} == {"adam", "lbfgs"}
     log = (out / "train.log").read_text()
     assert log.count("iter") >= 2 and "left" in log and "Adam phase ended" in log
