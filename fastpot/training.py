@@ -71,6 +71,9 @@ DEFAULTS = {
     "l2": 0.0,                     # weight decay on all network weights
     "atom_energies": None,         # isolated-atom energies: {element: eV} or a file; None:
                                    # from single-atom structures in the data, else fitted
+    "max_force": None,             # eV/Å: leave out structures with a larger force on an atom
+    "max_energy_above_minimum": None,  # eV/atom: leave out structures whose energy per atom
+                                   # (after the reference energies) is this far above the lowest
     "valid_fraction": 0.1,         # held out when no validation file is given
     "seed": 0,
     "optimizer": "auto",           # "auto", "lbfgs", "adam+lbfgs" or "adam"
@@ -124,6 +127,11 @@ def _check_options(options, where="training options"):
                 merged[key] < low:
             what = "an integer >= 0" if low == 0 else "a positive integer"
             raise ValueError(f"{where}: {key} must be {what}, got {merged[key]!r}")
+    for key in ("max_force", "max_energy_above_minimum"):
+        value = merged[key]
+        if value is not None and (not isinstance(value, (int, float)) or not value > 0):
+            raise ValueError(f"{where}: {key} must be a positive number or None, got "
+                             f"{value!r}")
     fraction = merged["adam_time_fraction"]
     if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
         raise ValueError(f"{where}: adam_time_fraction must be in (0, 1], got {fraction!r}")
@@ -174,6 +182,7 @@ class Trainer:
         self.start = time.perf_counter()
         check_samples(train, "training data")
         isolated, train = isolated_atom_energies(opts["atom_energies"], train, self.log)
+        train = _without_outliers(train, opts, self.log)
         if valid is None:
             train, valid = split(train, opts["valid_fraction"], opts["seed"])
         self.samples = {"train": train, "valid": valid}   # what was fitted and validated on
@@ -563,6 +572,39 @@ def _match_output_scale(potential, train, n_threads, log, target=0.3, n_probe=32
         network.weights = weights
     log(f"output layers scaled by {factor:.3g}: initial forces (or energy spread) "
         f"{target} of the references'")
+
+
+def _without_outliers(train, opts, log):
+    """The training structures without those the max_force and max_energy_above_minimum
+    options leave out (none by default); the log says how many and names the worst."""
+    keep = np.ones(len(train), dtype=bool)
+    if opts["max_force"] is not None:
+        largest = np.array([np.linalg.norm(s.forces, axis=1).max()
+                            if s.forces is not None and s.n_atoms else 0.0 for s in train])
+        over = largest > opts["max_force"]
+        if over.any():
+            worst = int(np.argmax(largest))
+            log(f"max_force {opts['max_force']} eV/Å: {int(over.sum())} structure(s) left "
+                f"out, the largest force {largest[worst]:.1f} eV/Å in {train[worst].source}")
+        keep &= ~over
+    if opts["max_energy_above_minimum"] is not None:
+        elements = elements_of(train)
+        compositions = Compositions(train, elements)
+        mu, _ = reference_energies(compositions, None, _quiet)
+        per_atom = np.where(compositions.has_energy,
+                            (compositions.energy - compositions.composition @ mu)
+                            / compositions.n_atoms, -np.inf)
+        above = per_atom - per_atom[compositions.has_energy].min()
+        over = above > opts["max_energy_above_minimum"]
+        if over.any():
+            worst = int(np.argmax(above))
+            log(f"max_energy_above_minimum {opts['max_energy_above_minimum']} eV/atom: "
+                f"{int(over.sum())} structure(s) left out, the highest {above[worst]:.3f} "
+                f"eV/atom above the lowest in {train[worst].source}")
+        keep &= ~over
+    if not keep.any():
+        raise ValueError("max_force / max_energy_above_minimum leave no training structure")
+    return [s for s, k in zip(train, keep) if k]
 
 
 def _inner_radius(samples, cutoff):

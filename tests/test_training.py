@@ -297,3 +297,24 @@ def test_adam_minimises_a_quadratic_and_resumes_exactly():
         copy.step(gradient(copy.state["x"]), 0.01)
     np.testing.assert_allclose(adam.state["x"], 1.0, atol=1e-3)
     np.testing.assert_array_equal(adam.state["x"], copy.state["x"])
+
+
+def test_outlier_options_leave_out_what_they_say():
+    from fastpot.training import _without_outliers, DEFAULTS
+    samples = emt_samples(8, element="Cu", size=1, seed=14)
+    samples[3].forces = samples[3].forces.copy()
+    samples[3].forces[0] = [30.0, 0.0, 40.0]          # |F| = 50 eV/Å
+    samples[5].energy += 2.0 * samples[5].n_atoms     # 2 eV/atom above the rest
+    messages = []
+    kept = _without_outliers(samples, {**DEFAULTS, "max_force": 20.0,
+                                       "max_energy_above_minimum": 1.0}, messages.append)
+    assert [s for s in samples if s not in kept] == [samples[3], samples[5]]
+    assert "1 structure(s) left out, the largest force 50.0 eV/Å in EMT structure 3" in \
+        messages[0]
+    assert "1 structure(s) left out, the highest" in messages[1] and "structure 5" in \
+        messages[1]
+    assert _without_outliers(samples, DEFAULTS, messages.append) == samples
+    with pytest.raises(ValueError, match="leave no training structure"):
+        _without_outliers(samples, {**DEFAULTS, "max_force": 1e-6}, quiet)
+    with pytest.raises(ValueError, match="max_force must be a positive number or None"):
+        Trainer(max_force=-1.0)
