@@ -147,12 +147,14 @@ def test_a_drift_is_kept_and_left_out_of_the_temperature(copper, ensemble):
 
 
 def test_per_axis_barostat_relaxes_the_volume_as_the_isotropic_one(copper):
-    # a cubic crystal under uniform stress, nearly without noise (1 K): the per-axis and the
+    # a cubic crystal under uniform tension (a = 3.66 Å, inside the fixture's training data;
+    # compressed below it the fitted model is not copper), nearly without noise (0.01 K: at
+    # 1 K the noise alone parts the curves by 3 % of the move): the per-axis and the
     # isotropic barostat move log V by the same equation for the same tau_barostat
     curves = {}
     for anisotropic in (False, True):
-        dyn = md.MolecularDynamics(bulk("Cu", "fcc", a=3.50, cubic=True).repeat(2), copper,
-                                   ensemble="npt", temperature=1.0, pressure=0.0,
+        dyn = md.MolecularDynamics(bulk("Cu", "fcc", a=3.66, cubic=True).repeat(2), copper,
+                                   ensemble="npt", temperature=0.01, pressure=0.0,
                                    tau_barostat=100.0, compressibility=0.01,
                                    anisotropic=anisotropic, timestep=1.0, seed=5, every=5)
         volumes = [dyn.volume]
