@@ -86,7 +86,13 @@ class LBFGS:
             if st["s"]:  # retry once from steepest descent with a fresh history
                 st["s"], st["y"] = [], []
                 return self.step()
-            return False
+            # Steepest descent without history starts from a unit step, which can be far
+            # too long (measured after Adam on TiO2: the Wolfe search failed and the fit
+            # stopped with half its budget left); backtrack to any sufficient decrease.
+            alpha = self._backtrack(value, d)
+            if alpha is None:
+                return False
+            f_new, g_new = value(st["x"] + alpha * d), None
         x_new = st["x"] + alpha * d
         if g_new is None:
             g_new = gradient(x_new)
@@ -102,6 +108,20 @@ class LBFGS:
         st["x"], st["f"], st["g"] = x_new, float(f_new), g_new
         st["iteration"] += 1
         return True
+
+    def _backtrack(self, value, d, c1=1e-4, shrink=0.1, tries=12):
+        """The first of alpha = 1, 0.1, ... with an Armijo decrease along d, or None."""
+        st = self.state
+        slope = float(d.dot(st["g"]))
+        if not slope < 0.0:                    # zero gradient: nothing to descend
+            return None
+        alpha = 1.0
+        for _ in range(tries):
+            alpha *= shrink
+            f = value(st["x"] + alpha * d)
+            if np.isfinite(f) and f <= st["f"] + c1 * alpha * slope:
+                return alpha
+        return None
 
     def save_arrays(self):
         """The state as a flat dict of arrays (for np.savez)."""

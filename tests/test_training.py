@@ -299,6 +299,23 @@ def test_adam_minimises_a_quadratic_and_resumes_exactly():
     np.testing.assert_array_equal(adam.state["x"], copy.state["x"])
 
 
+def test_lbfgs_backtracks_when_the_first_wolfe_search_fails(monkeypatch):
+    # after Adam, the history-free first L-BFGS step failed its Wolfe search on TiO2 and the
+    # fit stopped with half its budget left: it must fall back to a shorter step instead
+    from fastpot import optimize
+
+    def fun(x):                                # steep: the unit steepest-descent step is far too long
+        return 1e6 * float(x @ x), 2e6 * x
+
+    monkeypatch.setattr(optimize, "line_search", lambda *args, **kwargs: (None,) * 6)
+    lbfgs = optimize.LBFGS(fun, np.full(4, 1e-3))
+    before = lbfgs.state["f"]
+    assert lbfgs.step()
+    assert lbfgs.state["f"] < before and lbfgs.state["iteration"] == 1
+    # at the minimum there is no decrease to find: it says so instead of looping
+    assert not optimize.LBFGS(fun, np.zeros(4)).step()
+
+
 def test_outlier_options_leave_out_what_they_say():
     from fastpot.training import _without_outliers, DEFAULTS
     samples = emt_samples(8, element="Cu", size=1, seed=14)
