@@ -3,7 +3,6 @@
 and pressure equal fastpot's own, NVE conserves energy, and bad pair_coeff lines give LAMMPS
 errors with a clear message."""
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
