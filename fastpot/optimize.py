@@ -110,7 +110,8 @@ class LBFGS:
         return True
 
     def _backtrack(self, value, d, c1=1e-4, shrink=0.1, tries=12):
-        """The first of alpha = 1, 0.1, ... with an Armijo decrease along d, or None."""
+        """The first of alpha = 0.1, 0.01, ... (the unit step has failed already) with an
+        Armijo decrease along d, or None."""
         st = self.state
         slope = float(d.dot(st["g"]))
         if not slope < 0.0:                    # zero gradient: nothing to descend
