@@ -29,7 +29,7 @@ from setuptools.command.build_ext import build_ext
 
 FRONT = ["_threads", "_dispatch", "_neighbors", "_symmetry", "_network", "_model", "_md",
          "_training"]
-VARIANT_MODULES = ["_sf", "_net", "_fused"]
+VARIANT_MODULES = ["_sf_factored", "_sf", "_net", "_fused"]
 TREE = os.path.join("build", "cython")
 
 

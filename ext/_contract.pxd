@@ -62,6 +62,54 @@ ctypedef struct PairList:
     const int64_t *incoming          # in increasing entry order (the transposed list)
 
 
+# Symmetry functions in factored form (ext/kernels/_sf_factored.pyx): n2p2 types 12, 13 and
+# 20-25. Every function is a sum over neighbours of a per-neighbour radial factor F(R), or a
+# sum over neighbour pairs of F(R_j) F(R_k) [F(R_jk)] times an angular factor of the pair.
+cdef enum:
+    FACTOR_GAUSSIAN = 0     # exp(-eta (R - rs)^2) f_c(R), the global cutoff function
+    FACTOR_COMPACT = 1      # compact bump on (rl, rc) with core and asymmetry
+    ANGLE_POWER = 0         # 2^(1 - zeta) (1 + lambda cos)^zeta
+    ANGLE_COMPACT = 1       # compact bump of theta on (left, right), radians
+
+
+ctypedef struct Factored:
+    int max_factors                  # radial factors of one element, at most
+    int max_group_factors            # radial factors of one group, at most
+    int max_group_angles             # angular factors of one group, at most
+    const double *z                  # [element] atomic number (the weights of 12, 13, 23-25)
+    const int64_t *factor_offsets    # CSR over centre element: distinct radial factors
+    const int32_t *factor_shape      # FACTOR_*
+    const int32_t *factor_core       # compact core (ext/_compact.h FP_CORE_*)
+    const int32_t *factor_asym
+    const double *factor_eta
+    const double *factor_rs
+    const double *factor_rl          # compact: lower end of the window
+    const double *factor_rc
+    const int64_t *radial_offsets    # CSR over centre element: types 12, 20, 23
+    const int32_t *radial_factor     # element-local factor index
+    const int32_t *radial_neighbor   # neighbour element, or -1: all, weighted by Z
+    const int32_t *radial_col
+    const int64_t *group_offsets     # CSR over centre element: pair groups
+    const int32_t *group_a           # neighbour elements a <= b, or -1: all pairs, weighted
+    const int32_t *group_b           #   by Z_j Z_k
+    const int32_t *group_narrow      # 1: the radial factors also of R_jk
+    const double *group_rl           # pairs need rl < R_j, R_k < rc (the widest window)
+    const double *group_rc
+    const int64_t *gfactor_offsets   # CSR over groups: the group's radial factors
+    const int32_t *gfactor           # element-local factor index
+    const int64_t *angle_offsets     # CSR over groups: the group's angular factors
+    const int32_t *angle_shape       # ANGLE_*
+    const int32_t *angle_core
+    const double *angle_p1           # lambda, or the left end (radians)
+    const double *angle_p2           # zeta, or the right end (radians)
+    const int32_t *angle_izeta       # zeta as an integer, or -1
+    const double *angle_prefactor    # 2^(1 - zeta) for powers, 1 for compact
+    const int64_t *member_offsets    # CSR over groups
+    const int32_t *member_factor     # group-local radial factor
+    const int32_t *member_angle      # group-local angular factor
+    const int32_t *member_col
+
+
 ctypedef struct Tables:
     int n_elements
     int cutoff_type
@@ -93,6 +141,7 @@ ctypedef struct Tables:
     const double *power_lambda
     const double *power_zeta
     const int32_t *power_izeta       # zeta as an integer, or -1 when not integral
+    const Factored *factored         # n2p2 types 12, 13, 20-25, or NULL when there are none
 
 
 ctypedef struct Net:

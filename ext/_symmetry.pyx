@@ -21,6 +21,25 @@ TABLE_ARRAYS = {
     "power_izeta": np.int32,
 }
 
+# keys of the factored tables (types 12, 13, 20-25), present when a potential uses them
+FACTORED_ARRAYS = {
+    "z": np.float64, "factor_offsets": np.int64, "factor_shape": np.int32,
+    "factor_core": np.int32, "factor_asym": np.int32, "factor_eta": np.float64,
+    "factor_rs": np.float64, "factor_rl": np.float64, "factor_rc": np.float64,
+    "radial_offsets": np.int64, "radial_factor": np.int32, "radial_neighbor": np.int32,
+    "radial_col": np.int32, "group_offsets": np.int64, "group_a": np.int32,
+    "group_b": np.int32, "group_narrow": np.int32, "group_rl": np.float64,
+    "group_rc": np.float64, "gfactor_offsets": np.int64, "gfactor": np.int32,
+    "angle_offsets": np.int64, "angle_shape": np.int32, "angle_core": np.int32,
+    "angle_p1": np.float64, "angle_p2": np.float64, "angle_izeta": np.int32,
+    "angle_prefactor": np.float64, "member_offsets": np.int64, "member_factor": np.int32,
+    "member_angle": np.int32, "member_col": np.int32,
+}
+
+
+def _widest(offsets):
+    return int(np.diff(offsets).max()) if len(offsets) > 1 else 0
+
 
 cdef size_t _address(object array) except 0:
     cdef size_t address = array.__array_interface__["data"][0]
@@ -33,7 +52,8 @@ cdef double _EMPTY = 0.0
 cdef class SymmetryTables:
     """Owns the table arrays and exposes them as the C struct Tables (ext/_contract.pxd)."""
 
-    def __init__(self, int n_elements, int cutoff_type, double alpha, dict arrays):
+    def __init__(self, int n_elements, int cutoff_type, double alpha, dict arrays,
+                 dict factored=None):
         missing = sorted(set(TABLE_ARRAYS) - set(arrays))
         if missing:
             raise ValueError(f"symmetry-function tables lack {missing}")
@@ -74,6 +94,54 @@ cdef class SymmetryTables:
         t.power_lambda = <const double *> _address(a["power_lambda"])
         t.power_zeta = <const double *> _address(a["power_zeta"])
         t.power_izeta = <const int32_t *> _address(a["power_izeta"])
+        t.factored = NULL
+        if factored is not None:
+            self._set_factored(factored)
+
+    cdef _set_factored(self, dict arrays):
+        missing = sorted(set(FACTORED_ARRAYS) - set(arrays))
+        if missing:
+            raise ValueError(f"factored symmetry-function tables lack {missing}")
+        self.factored_arrays = {key: np.ascontiguousarray(arrays[key], dtype=dtype)
+                                for key, dtype in FACTORED_ARRAYS.items()}
+        a = self.factored_arrays
+        f = &self.factored
+        f.max_factors = _widest(a["factor_offsets"])
+        f.max_group_factors = _widest(a["gfactor_offsets"])
+        f.max_group_angles = _widest(a["angle_offsets"])
+        f.z = <const double *> _address(a["z"])
+        f.factor_offsets = <const int64_t *> _address(a["factor_offsets"])
+        f.factor_shape = <const int32_t *> _address(a["factor_shape"])
+        f.factor_core = <const int32_t *> _address(a["factor_core"])
+        f.factor_asym = <const int32_t *> _address(a["factor_asym"])
+        f.factor_eta = <const double *> _address(a["factor_eta"])
+        f.factor_rs = <const double *> _address(a["factor_rs"])
+        f.factor_rl = <const double *> _address(a["factor_rl"])
+        f.factor_rc = <const double *> _address(a["factor_rc"])
+        f.radial_offsets = <const int64_t *> _address(a["radial_offsets"])
+        f.radial_factor = <const int32_t *> _address(a["radial_factor"])
+        f.radial_neighbor = <const int32_t *> _address(a["radial_neighbor"])
+        f.radial_col = <const int32_t *> _address(a["radial_col"])
+        f.group_offsets = <const int64_t *> _address(a["group_offsets"])
+        f.group_a = <const int32_t *> _address(a["group_a"])
+        f.group_b = <const int32_t *> _address(a["group_b"])
+        f.group_narrow = <const int32_t *> _address(a["group_narrow"])
+        f.group_rl = <const double *> _address(a["group_rl"])
+        f.group_rc = <const double *> _address(a["group_rc"])
+        f.gfactor_offsets = <const int64_t *> _address(a["gfactor_offsets"])
+        f.gfactor = <const int32_t *> _address(a["gfactor"])
+        f.angle_offsets = <const int64_t *> _address(a["angle_offsets"])
+        f.angle_shape = <const int32_t *> _address(a["angle_shape"])
+        f.angle_core = <const int32_t *> _address(a["angle_core"])
+        f.angle_p1 = <const double *> _address(a["angle_p1"])
+        f.angle_p2 = <const double *> _address(a["angle_p2"])
+        f.angle_izeta = <const int32_t *> _address(a["angle_izeta"])
+        f.angle_prefactor = <const double *> _address(a["angle_prefactor"])
+        f.member_offsets = <const int64_t *> _address(a["member_offsets"])
+        f.member_factor = <const int32_t *> _address(a["member_factor"])
+        f.member_angle = <const int32_t *> _address(a["member_angle"])
+        f.member_col = <const int32_t *> _address(a["member_col"])
+        self.t.factored = &self.factored
 
 
 def values(SymmetryTables tables, const int32_t[::1] species, Pairs pairs,

@@ -13,9 +13,11 @@ from fastpot.neighbors import NeighborList, neighbor_list
 from fastpot.network import Network
 from fastpot.potential import Potential
 from fastpot.scaling import Scaling
-from fastpot.symmetry import Angular, Radial, SymmetryFunctions
+from fastpot.symmetry import (Angular, CompactAngular, CompactRadial, Radial, SymmetryFunctions,
+                              WeightedAngular, WeightedRadial)
 from fastpot.symmetry_sets import default_symmetry_functions
 
-__all__ = ["Angular", "FastpotCalculator", "NeighborList", "Network", "Potential", "Radial",
-           "Scaling", "SymmetryFunctions", "default_symmetry_functions", "neighbor_list",
-           "read_input_data", "show_config", "__version__"]
+__all__ = ["Angular", "CompactAngular", "CompactRadial", "FastpotCalculator", "NeighborList",
+           "Network", "Potential", "Radial", "Scaling", "SymmetryFunctions", "WeightedAngular",
+           "WeightedRadial", "default_symmetry_functions", "neighbor_list", "read_input_data",
+           "show_config", "__version__"]

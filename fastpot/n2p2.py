@@ -21,6 +21,8 @@ from fastpot._files import atomic_write
 from fastpot.network import Network
 from fastpot.scaling import Scaling
 from fastpot.symmetry import Angular, Radial, SymmetryFunctions, _cutoff_type_number
+from fastpot.symmetry_factored import (FACTORED_TYPES, CompactAngular, CompactRadial,
+                                       WeightedAngular, WeightedRadial)
 
 # Keywords that may appear more than once.
 REPEATABLE = {"symfunction_short", "atom_energy", "element_nodes_short"}
@@ -332,8 +334,63 @@ def _parse_symfunction(tokens, path, line_no, cflength):
         return Angular(tokens[0], tokens[2], tokens[3], number(4, "eta") * cflength**2,
                        number(5, "lambda"), number(6, "zeta"), number(7, "rc") / cflength, rs,
                        wide=(kind == 9))
+    if kind in FACTORED_LINES:
+        return _parse_factored(kind, tokens, path, line_no, cflength)
     raise N2P2FormatError(f"{path}:{line_no}: symmetry function type {kind} is not supported "
-                          "(supported: 2, 3, 9)")
+                          "(supported: 2, 3, 9, 12, 13, 20-25)")
+
+
+# n2p2's columns of the types 12, 13, 20-25 after `ec type` (lengths: rl, rc, rs; eta)
+FACTORED_LINES = {
+    12: "eta rs rc", 13: "eta rs lambda zeta rc", 20: "e1 rl rc subtype",
+    21: "e1 e2 rl rc angle_left angle_right subtype",
+    22: "e1 e2 rl rc angle_left angle_right subtype", 23: "rl rc subtype",
+    24: "rl rc angle_left angle_right subtype", 25: "rl rc angle_left angle_right subtype",
+}
+_LENGTHS = {"rl", "rc", "rs"}
+_NAMES = {"e1", "e2", "subtype"}
+
+
+def _parse_factored(kind, tokens, path, line_no, cflength):
+    columns = FACTORED_LINES[kind].split()
+    if len(tokens) != 2 + len(columns):
+        raise N2P2FormatError(f"{path}:{line_no}: type {kind} needs 'ec {kind} "
+                              f"{FACTORED_LINES[kind]}' ({2 + len(columns)} fields), got "
+                              f"{len(tokens)}")
+    v = {}
+    for name, token in zip(columns, tokens[2:]):
+        if name in _NAMES:
+            v[name] = token
+            continue
+        value = parse_number(token, path, line_no, name)
+        v[name] = (value / cflength if name in _LENGTHS
+                   else value * cflength**2 if name == "eta" else value)
+    center = tokens[0]
+    if kind == 12:
+        return WeightedRadial(center, v["eta"], v["rs"], v["rc"])
+    if kind == 13:
+        return WeightedAngular(center, v["eta"], v["lambda"], v["zeta"], v["rc"], v["rs"])
+    if kind in (20, 23):
+        return CompactRadial(center, v.get("e1"), v["rl"], v["rc"], v["subtype"])
+    return CompactAngular(center, v.get("e1"), v.get("e2"), v["rl"], v["rc"],
+                          v["angle_left"], v["angle_right"], v["subtype"],
+                          wide=kind in (22, 25))
+
+
+def _factored_line(f, cflength):
+    """The symfunction_short line of a type 12, 13, 20-25 function in file units."""
+    if isinstance(f, WeightedRadial):
+        numbers = [f.eta / cflength**2, f.rs * cflength, f.rc * cflength]
+    elif isinstance(f, WeightedAngular):
+        numbers = [f.eta / cflength**2, f.rs * cflength, f.lam, f.zeta, f.rc * cflength]
+    elif isinstance(f, CompactRadial):
+        numbers = ([] if f.neighbor is None else [f.neighbor]) + [
+            f.rl * cflength, f.rc * cflength, f.subtype]
+    else:
+        numbers = ([] if f.neighbor1 is None else [f.neighbor1, f.neighbor2]) + [
+            f.rl * cflength, f.rc * cflength, f.angle_left, f.angle_right, f.subtype]
+    text = " ".join(x if isinstance(x, str) else repr(float(x)) for x in numbers)
+    return f"symfunction_short {f.center} {f.kind} {text}"
 
 
 def symmetry_function_lines(sf, cflength=1.0):
@@ -342,6 +399,9 @@ def symmetry_function_lines(sf, cflength=1.0):
     lines = [f"cutoff_type {sf.cutoff_type} {sf.cutoff_alpha!r}"]
     for symbol in sf.elements:
         for f in sf.functions[symbol]:
+            if isinstance(f, FACTORED_TYPES):
+                lines.append(_factored_line(f, cflength))
+                continue
             eta = f.eta / cflength**2
             rs = f.rs * cflength
             rc = f.rc * cflength

@@ -17,7 +17,8 @@ from fastpot._threading import resolve_threads
 from fastpot.neighbors import check_no_overlap
 from fastpot.network import Network
 from fastpot.scaling import Scaling
-from fastpot.symmetry import OVERLAP_CONSEQUENCE, Angular, Radial, SymmetryFunctions
+from fastpot.symmetry import (OVERLAP_CONSEQUENCE, SymmetryFunctions, function_from_row,
+                              function_row)
 
 FORMAT_NAME = "fastpot-potential"
 FORMAT_VERSION = 1
@@ -168,13 +169,7 @@ class Potential:
         for element in self.elements:
             rows = []
             for f in self.sf.functions[element]:
-                if isinstance(f, Radial):
-                    rows.append({"type": 2, "neighbor": f.neighbor, "eta": f.eta, "rs": f.rs,
-                                 "rc": f.rc})
-                else:
-                    rows.append({"type": f.kind, "neighbors": [f.neighbor1, f.neighbor2],
-                                 "eta": f.eta, "lambda": f.lam, "zeta": f.zeta, "rc": f.rc,
-                                 "rs": f.rs})
+                rows.append(function_row(f))
             functions[element] = rows
         return {
             "format": FORMAT_NAME, "version": FORMAT_VERSION,
@@ -205,15 +200,7 @@ class Potential:
             functions = []
             for element, rows in data["functions"].items():
                 for row in rows:
-                    if row["type"] == 2:
-                        functions.append(Radial(element, row["neighbor"], row["eta"], row["rs"],
-                                                row["rc"]))
-                    elif row["type"] in (3, 9):
-                        functions.append(Angular(element, *row["neighbors"], row["eta"],
-                                                 row["lambda"], row["zeta"], row["rc"],
-                                                 row["rs"], wide=row["type"] == 9))
-                    else:
-                        raise ValueError(f"unknown symmetry function type {row['type']!r}")
+                    functions.append(function_from_row(element, row))
             sf = SymmetryFunctions(data["elements"], functions, data["cutoff_type"],
                                    data["cutoff_alpha"])
             sc = data["scaling"]

@@ -1,7 +1,8 @@
 """Atom-centred symmetry functions: definitions, n2p2 order, and the compute front-end.
 
 A ``SymmetryFunctions`` object holds, per central element, a list of radial (n2p2 type 2) and
-angular (type 3 narrow, type 9 wide) functions sharing one cutoff function. Functions are
+angular (type 3 narrow, type 9 wide) functions sharing one cutoff function, and any of n2p2's
+element-weighted (12, 13) and polynomial (20-25) types (fastpot/symmetry_factored.py). Functions are
 kept in n2p2's internal order (N2P2_FORMAT.md §3), which is the order of the columns of every
 array returned here and of the network inputs. The ``symfunction_short`` lines of n2p2's
 ``input.nn`` are read and written by fastpot/n2p2.py.
@@ -15,6 +16,11 @@ from fastpot import _symmetry
 from fastpot._memory import physical_memory
 from fastpot._threading import resolve_threads
 from fastpot.neighbors import NeighborList, check_no_overlap
+from fastpot.symmetry_factored import (FACTORED_TYPES, CompactAngular, CompactRadial,
+                                       WeightedAngular, WeightedRadial, factored_tables,
+                                       neighbor_elements)
+from fastpot.symmetry_factored import checked as _checked_factored
+
 
 # Default limit of stored derivatives (``derivatives``): this fraction of the machine's memory.
 DERIVATIVE_MEMORY_FRACTION = 1 / 4
@@ -74,6 +80,53 @@ class Angular:
                 f"rs={self.rs:g}")
 
 
+def function_row(f):
+    """A symmetry function as a dict of plain numbers and names (the ``.fastpot`` file)."""
+    if isinstance(f, Radial):
+        return {"type": 2, "neighbor": f.neighbor, "eta": f.eta, "rs": f.rs, "rc": f.rc}
+    if isinstance(f, Angular):
+        return {"type": f.kind, "neighbors": [f.neighbor1, f.neighbor2], "eta": f.eta,
+                "lambda": f.lam, "zeta": f.zeta, "rc": f.rc, "rs": f.rs}
+    if isinstance(f, WeightedRadial):
+        return {"type": 12, "eta": f.eta, "rs": f.rs, "rc": f.rc}
+    if isinstance(f, WeightedAngular):
+        return {"type": 13, "eta": f.eta, "lambda": f.lam, "zeta": f.zeta, "rc": f.rc,
+                "rs": f.rs}
+    row = {"type": f.kind, "rl": f.rl, "rc": f.rc, "subtype": f.subtype}
+    if isinstance(f, CompactRadial):
+        return {**row, "neighbor": f.neighbor}
+    return {**row, "neighbors": None if f.neighbor1 is None else [f.neighbor1, f.neighbor2],
+            "angle_left": f.angle_left, "angle_right": f.angle_right}
+
+
+def function_from_row(center, row):
+    """The inverse of function_row (KeyError or TypeError when a field is missing)."""
+    kind = row["type"]
+    if kind == 2:
+        return Radial(center, row["neighbor"], row["eta"], row["rs"], row["rc"])
+    if kind in (3, 9):
+        return Angular(center, *row["neighbors"], row["eta"], row["lambda"], row["zeta"],
+                       row["rc"], row["rs"], wide=kind == 9)
+    if kind == 12:
+        return WeightedRadial(center, row["eta"], row["rs"], row["rc"])
+    if kind == 13:
+        return WeightedAngular(center, row["eta"], row["lambda"], row["zeta"], row["rc"],
+                               row["rs"])
+    if kind in (20, 23):
+        neighbor = row["neighbor"] if kind == 20 else None
+        if kind == 20 and neighbor is None:
+            raise ValueError("a type 20 function needs a neighbor element")
+        return CompactRadial(center, neighbor, row["rl"], row["rc"], row["subtype"])
+    if kind in (21, 22, 24, 25):
+        neighbors = row["neighbors"] if kind in (21, 22) else None
+        if kind in (21, 22) and neighbors is None:
+            raise ValueError(f"a type {kind} function needs two neighbor elements")
+        n1, n2 = neighbors if neighbors is not None else (None, None)
+        return CompactAngular(center, n1, n2, row["rl"], row["rc"], row["angle_left"],
+                              row["angle_right"], row["subtype"], wide=kind in (22, 25))
+    raise ValueError(f"unknown symmetry function type {kind!r}")
+
+
 def _cutoff_type_number(cutoff_type):
     if isinstance(cutoff_type, str):
         if cutoff_type not in CUTOFF_TYPES:
@@ -104,8 +157,9 @@ class SymmetryFunctions:
     ----------
     elements : sequence of str
         Chemical symbols; stored sorted by atomic number (n2p2's element order).
-    functions : sequence of Radial / Angular
-        Every function of every element. Lengths in Å, eta in 1/Å^2.
+    functions : sequence of Radial / Angular / WeightedRadial / WeightedAngular /
+                CompactRadial / CompactAngular
+        Every function of every element. Lengths in Å, eta in 1/Å^2, angles in degrees.
     cutoff_type : str or int
         One of ``hard cos tanhu tanh exp poly1 poly2 poly3 poly4`` or n2p2's number 0-8.
     cutoff_alpha : float
@@ -142,14 +196,23 @@ class SymmetryFunctions:
 
     def _checked(self, f, number):
         where = f"symmetry function {number}"
-        if not isinstance(f, (Radial, Angular)):
-            raise TypeError(f"{where}: expected Radial or Angular, got {type(f).__name__}")
+        if not isinstance(f, (Radial, Angular) + FACTORED_TYPES):
+            raise TypeError(f"{where}: expected one of Radial, Angular, "
+                            f"{', '.join(t.__name__ for t in FACTORED_TYPES)}; got "
+                            f"{type(f).__name__}")
         where = f"{where} ({f.describe()})"
-        names = [f.center, f.neighbor] if isinstance(f, Radial) else [f.center, f.neighbor1,
-                                                                      f.neighbor2]
+        if isinstance(f, Radial):
+            names = [f.center, f.neighbor]
+        elif isinstance(f, Angular):
+            names = [f.center, f.neighbor1, f.neighbor2]
+        else:
+            names = [f.center] + neighbor_elements(f)
         for symbol in names:
             if symbol not in self.index:
                 raise ValueError(f"{where}: element {symbol!r} is not one of {self.elements}")
+        if isinstance(f, FACTORED_TYPES):
+            return _checked_factored(f, self.index, where,
+                                     lambda value, what: _finite(value, what, where))
         eta = _finite(f.eta, "eta", where)
         rc = _finite(f.rc, "rc", where)
         rs = _finite(f.rs, "rs", where)
@@ -430,6 +493,8 @@ def _build_tables(sf):
         own_factors = []
         for col, f in enumerate(sf.functions[symbol]):
             rc_max[e] = max(rc_max[e], f.rc)
+            if isinstance(f, FACTORED_TYPES):
+                continue  # ext/kernels/_sf_factored.pyx, tables from factored_tables()
             if isinstance(f, Radial):
                 radial.setdefault((e, sf.index[f.neighbor]), []).append((f.eta, f.rs, f.rc, col))
                 continue
@@ -506,4 +571,5 @@ def _build_tables(sf):
         "power_izeta": np.where((power_rows[:, 1] == np.round(power_rows[:, 1]))
                                 & (power_rows[:, 1] <= 100), power_rows[:, 1], -1).astype(np.int32),
     }
-    return _symmetry.SymmetryTables(n, sf.cutoff_type, sf.cutoff_alpha, arrays)
+    return _symmetry.SymmetryTables(n, sf.cutoff_type, sf.cutoff_alpha, arrays,
+                                    factored_tables(sf))

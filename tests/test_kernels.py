@@ -112,7 +112,7 @@ def test_only_the_chosen_variant_is_ever_loaded():
         capture_output=True, text=True, check=True)
     active, loaded = out.stdout.split(" ", 1)
     assert eval(loaded) == [f"fastpot._kernels.{active}.{name}" for name in
-                            ("_fused", "_net", "_sf")]
+                            ("_fused", "_net", "_sf", "_sf_factored")]
 
 
 def test_bad_requests_are_refused(monkeypatch):

@@ -50,9 +50,9 @@ def test_symmetry_function_settings_errors(tmp_path):
     head = "number_of_elements 1\nelements Si\ncutoff_type 1\n"
     with pytest.raises(N2P2FormatError, match=r"input.nn:4: eta: '1.0d-3' is not a number"):
         read_symmetry_functions(write(tmp_path, head + "symfunction_short Si 2 Si 1.0d-3 0 5\n"))
-    with pytest.raises(N2P2FormatError, match="input.nn:4: symmetry function type 12 is not "
+    with pytest.raises(N2P2FormatError, match="input.nn:4: symmetry function type 14 is not "
                                               "supported"):
-        read_symmetry_functions(write(tmp_path, head + "symfunction_short Si 12 Si 1 0 5\n"))
+        read_symmetry_functions(write(tmp_path, head + "symfunction_short Si 14 Si 1 0 5\n"))
     with pytest.raises(N2P2FormatError, match="type 2 needs"):
         read_symmetry_functions(write(tmp_path, head + "symfunction_short Si 2 Si 1 0\n"))
     with pytest.raises(N2P2FormatError, match="keyword 'cutoff_type' given twice"):

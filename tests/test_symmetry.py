@@ -300,7 +300,7 @@ def test_bad_sets():
         SymmetryFunctions(["Xx"], [good])
     with pytest.raises(ValueError, match="defined twice"):
         SymmetryFunctions(["Si"], [good, good])
-    with pytest.raises(TypeError, match="expected Radial or Angular"):
+    with pytest.raises(TypeError, match="expected one of Radial, Angular, WeightedRadial"):
         SymmetryFunctions(["Si"], [good, ("Si", 2)])
 
 

@@ -120,7 +120,8 @@ cdef int model_centre(const void *context, void *scratch, int64_t i) noexcept no
     for s in range(n):
         G[s] = 0.0
     if job.grad_entry == NULL:
-        centre_values(i, &m.sf, w.scratch, job.species, job.pairs, G)
+        if centre_values(i, &m.sf, w.scratch, job.species, job.pairs, G) != 0:
+            return STATUS_NO_MEMORY
     elif centre_values_kept(i, &m.sf, w.scratch, job.species, job.pairs, G) != 0:
         return STATUS_NO_MEMORY
     for s in range(n):

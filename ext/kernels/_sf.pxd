@@ -3,6 +3,7 @@
 from libc.stdint cimport int32_t, int64_t
 
 from _contract cimport Error, PairList, Tables
+from ._sf_factored cimport FactoredScratch
 
 
 cdef struct KeptBatch:
@@ -48,13 +49,14 @@ cdef struct Scratch:
     int64_t n_kept_batches
     double *radial_slopes # dg/dR of each radial function at each neighbour of its block
     int64_t radial_slopes_size
+    FactoredScratch *factored  # types 12, 13, 20-25 (made when first needed)
 
 
 
 cdef Scratch *scratch_new(int64_t capacity, int max_factors, int max_powers,
                           int n_elements) noexcept nogil
 cdef void scratch_delete(Scratch *s) noexcept nogil
-cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
+cdef int centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
                         const PairList *pairs, double *G) noexcept nogil
 cdef int centre_values_kept(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
                             const PairList *pairs, double *G) noexcept nogil

@@ -22,6 +22,8 @@ from libc.stdint cimport int32_t, int64_t
 from _contract cimport Error, PairList, Tables, STATUS_OK, STATUS_NO_MEMORY
 from _parallel cimport parallel_for
 from _simd cimport *
+from ._sf_factored cimport (Neighbours, factored_scratch_new, factored_scratch_delete,
+                            factored_values, factored_backward, factored_derivatives)
 
 
 cdef enum:
@@ -81,6 +83,7 @@ cdef void scratch_delete(Scratch *s) noexcept nogil:
     free(s.kept_pairs)
     free(s.kept_batches)
     free(s.radial_slopes)
+    factored_scratch_delete(s.factored)
     free(s)
 
 
@@ -295,11 +298,25 @@ cdef void fill_factors(int e, int64_t nn, const Tables *t, Scratch *s,
                           &s.dA[f * nn] if derivatives else NULL)
 
 
-cdef void centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
-                        const PairList *pairs, double *G) noexcept nogil:
+cdef int centre_values(int64_t i, const Tables *t, Scratch *s, const int32_t *species,
+                       const PairList *pairs, double *G) noexcept nogil:
     """Symmetry-function values of centre atom i added to G (its row, n2p2 order), when no
-    derivative is needed (see centre_values_kept)."""
-    centre_pass(i, t, s, species, pairs, G, False)
+    derivative is needed (see centre_values_kept). Returns 0, or -1 when memory runs out."""
+    return centre_pass(i, t, s, species, pairs, G, False)
+
+
+cdef void neighbours_of(const Tables *t, Scratch *s, Neighbours *nb) noexcept nogil:
+    """The gathered neighbours of the current centre, as the factored kernels read them."""
+    nb.n = s.start[t.n_elements]
+    nb.n_elements = t.n_elements
+    nb.cutoff_type = t.cutoff_type
+    nb.alpha = t.alpha
+    nb.start = s.start
+    nb.R = s.R
+    nb.X = s.X
+    nb.Y = s.Y
+    nb.Z = s.Z
+    nb.inv_R = s.inv_R
 
 
 # -- values with everything the derivatives need ------------------------------------------
@@ -453,6 +470,7 @@ cdef int centre_pass(int64_t i, const Tables *t, Scratch *s, const int32_t *spec
     cdef double *dfc = s.rows + 2 * s.capacity if keep else NULL
     cdef int64_t b, k0, m, q, base, used = 0
     cdef double rc
+    cdef Neighbours nb
     s.n_kept_batches = 0
     s.kept_used = 0
     s.kept_pairs_used = 0
@@ -475,6 +493,13 @@ cdef int centre_pass(int64_t i, const Tables *t, Scratch *s, const int32_t *spec
                               &s.radial_slopes[used] if keep else NULL)
             G[t.radial_col[q]] += fp_sum(m, tmp)
             used += m
+    if t.factored != NULL:
+        if s.factored == NULL:
+            s.factored = factored_scratch_new(s.capacity, t.factored)
+            if s.factored == NULL:
+                return -1
+        neighbours_of(t, s, &nb)
+        factored_values(e, t.factored, &nb, s.factored, G)
     if t.factor_offsets[e + 1] == t.factor_offsets[e] or nn < 2:
         return 0
     fill_factors(e, nn, t, s, keep)
@@ -509,6 +534,7 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
     cdef double *rows
     cdef double *T
     cdef const int64_t *jj
+    cdef Neighbours nb
     for n in range(nn):
         gx[n] = 0.0
         gy[n] = 0.0
@@ -568,6 +594,9 @@ cdef void centre_backward(int64_t i, const Tables *t, Scratch *s, const int32_t 
             fp_angular_scatter(m, jj, jj + m, s.inv_R, s.X, s.Y, s.Z, rows,
                                rows + m if t.block_needs_rjk[base] else NULL, Sc, Sj, Sk, Sjk,
                                out, gx, gy, gz)
+    if t.factored != NULL:
+        neighbours_of(t, s, &nb)
+        factored_backward(e, t.factored, &nb, s.factored, c, gx, gy, gz)
     for q in range(3 * pairs.offsets[i], 3 * pairs.offsets[i + 1]):
         grad_entry[q] = 0.0
     for n in range(nn):
@@ -604,6 +633,7 @@ cdef int centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32_
     cdef double *P
     cdef const int64_t *jj
     cdef const KeptBatch *batch
+    cdef Neighbours nb
     for q in range(n_sf):
         G[q] = 0.0
     if centre_values_kept(i, t, s, species, pairs, G) != 0:
@@ -651,6 +681,9 @@ cdef int centre_derivatives(int64_t i, const Tables *t, Scratch *s, const int32_
                                    rows + m if t.block_needs_rjk[base] else NULL, Sc, Sj, Sk,
                                    Sjk, out, &local[3 * col * nn], &local[(3 * col + 1) * nn],
                                    &local[(3 * col + 2) * nn])
+    if t.factored != NULL:
+        neighbours_of(t, s, &nb)
+        factored_derivatives(e, t.factored, &nb, s.factored, local)
     # strain derivative: sum over entries of g (x) D, symmetrised
     for col in range(n_sf):
         gx = &local[3 * col * nn]
@@ -729,8 +762,9 @@ cdef int values_item(const void *context, void *scratch, int64_t i) noexcept nog
     cdef int64_t s, start = job.row_start[i]
     for s in range(job.t.n_functions[job.species[i]]):
         job.out[start + s] = 0.0
-    centre_values(i, job.t, (<ThreadScratch *> scratch).s, job.species, job.pairs,
-                  &job.out[start])
+    if centre_values(i, job.t, (<ThreadScratch *> scratch).s, job.species, job.pairs,
+                     &job.out[start]) != 0:
+        return STATUS_NO_MEMORY
     return STATUS_OK
 
 
