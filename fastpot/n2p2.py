@@ -309,9 +309,28 @@ def read_symmetry_functions(settings, cflength=1.0):
     if not functions:
         raise N2P2FormatError(f"{path}: no symfunction_short lines")
     try:
-        return SymmetryFunctions(elements, functions, cutoff_type=kind, cutoff_alpha=alpha)
+        sf = SymmetryFunctions(elements, functions, cutoff_type=kind, cutoff_alpha=alpha)
     except ValueError as error:
         raise N2P2FormatError(f"{path}: {error}") from None
+    _warn_grouped_narrow_compact(sf, path)
+    return sf
+
+
+def _warn_grouped_narrow_compact(sf, path):
+    """n2p2's grouped code for types 21 and 24 reuses the R_jk factor of the previous function
+    of its group when both have the same (rl, rc), even across subtypes
+    (ext/kernels/n2p2_types_12_to_25.md §3); fastpot follows the definition. Say so where it
+    makes a difference."""
+    for symbol in sf.elements:
+        narrow = [f for f in sf.functions[symbol] if getattr(f, "kind", 0) in (21, 24)]
+        for a, b in zip(narrow, narrow[1:]):
+            same_group = (a.kind, a.neighbor1, a.neighbor2) == (b.kind, b.neighbor1,
+                                                                 b.neighbor2)
+            if same_group and (a.rl, a.rc) == (b.rl, b.rc) and a.subtype != b.subtype:
+                warnings.warn(f"{path}: {b.describe()} follows {a.describe()} with the same "
+                              "radial window: n2p2's nnp-predict computes it with the first "
+                              "one's R_jk factor; fastpot computes it by its definition, so "
+                              "the two differ for this function", stacklevel=3)
 
 
 def _parse_symfunction(tokens, path, line_no, cflength):

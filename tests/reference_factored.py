@@ -6,7 +6,7 @@ import numpy as np
 from ase.data import atomic_numbers
 from ase.neighborlist import neighbor_list
 
-from fastpot.symmetry_factored import (CompactAngular, CompactRadial, WeightedAngular,
+from fastpot.symmetry_factored import (CompactRadial, WeightedAngular,
                                        WeightedRadial, parse_subtype)
 
 E = np.e

@@ -277,3 +277,18 @@ def test_ethylbenzene_matches_n2p2(shared_data):
         np.testing.assert_allclose(result["forces"], atoms.arrays["n2p2_forces"], rtol=0,
                                    atol=1e-6)
         assert result["extrapolations"] == atoms.info["n2p2_extrapolation_warnings"]
+
+
+def test_warns_where_n2p2_grouped_code_differs(tmp_path):
+    path = tmp_path / "input.nn"
+    head = "elements H O\ncutoff_type 1\nsymfunction_short H 2 O 0.1 0 4\n"
+    path.write_text(head + "symfunction_short O 24 0 5 0 180 p2\n"
+                    "symfunction_short O 24 0 5 0 180 p2a\n")
+    with pytest.warns(UserWarning, match="nnp-predict computes it with the first one's R_jk"):
+        read_symmetry_functions(path)
+    path.write_text(head + "symfunction_short O 24 0 5 0 180 p2\n"
+                    "symfunction_short O 24 0 4 0 180 p2a\n")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_symmetry_functions(path)
