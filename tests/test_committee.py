@@ -125,3 +125,17 @@ def test_calculator_results():
     atoms.calc = c.calculator(forces_std=True)
     atoms.get_potential_energy()
     np.testing.assert_allclose(atoms.calc.results["forces_std"], expected, atol=1e-12)
+
+
+def test_md_runs_the_committee_mean():
+    from fastpot import md
+    c, _ = committee()
+    mean = Potential(c.sf, c.scaling, c.networks, c.energy_unit, c.atom_energy)
+    runs = []
+    for potential in (c, mean):
+        atoms = oxide(0)
+        atoms.set_momenta(np.zeros((len(atoms), 3)))
+        md.run(atoms, potential, ensemble="nve", timestep=0.5, steps=5, n_threads=1)
+        runs.append(atoms.positions.copy())
+    np.testing.assert_allclose(runs[0], runs[1], atol=1e-12)
+    assert np.abs(runs[0] - oxide(0).positions).max() > 1e-6
