@@ -7,8 +7,10 @@ every compiled caller reaches the kernels through `kernels()`.
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
 from _contract cimport *
+from _committee cimport CommitteeEvaluate
 
 cdef const KernelTable *ACTIVE = NULL
+cdef CommitteeEvaluate COMMITTEE = NULL
 cdef object ACTIVE_MODULE = None
 
 # The status codes of ext/_contract.pxd, for the Python layer.
@@ -18,9 +20,11 @@ STATUS = {"OK": STATUS_OK, "NO_MEMORY": STATUS_NO_MEMORY,
 
 def install(module):
     """Make `module` (a variant's _fused module) the one every kernel call goes through."""
-    global ACTIVE, ACTIVE_MODULE
+    global ACTIVE, ACTIVE_MODULE, COMMITTEE
     ACTIVE = <const KernelTable *> PyCapsule_GetPointer(module.kernel_table(),
                                                          b"fastpot.KernelTable")
+    COMMITTEE = <CommitteeEvaluate> PyCapsule_GetPointer(module.committee_kernel(),
+                                                         b"fastpot.committee_evaluate")
     ACTIVE_MODULE = module  # keeps the variant's code loaded
 
 
@@ -38,6 +42,12 @@ cdef const KernelTable *kernels() except NULL:
     if ACTIVE == NULL:
         raise RuntimeError("no kernel variant installed (fastpot._kernels was not imported)")
     return ACTIVE
+
+
+cdef CommitteeEvaluate committee_kernel() except NULL:
+    if COMMITTEE == NULL:
+        raise RuntimeError("no kernel variant installed (fastpot._kernels was not imported)")
+    return COMMITTEE
 
 
 cdef int check(int status, const Error *error) except -1:

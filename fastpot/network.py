@@ -138,3 +138,53 @@ class Network:
     def __repr__(self):
         return (f"Network({'-'.join(map(str, self.layers))}, {self.activations!r}"
                 f"{', normalize' if self.normalize else ''})")
+
+
+def mean_network(networks):
+    """One network whose output is the mean of the outputs of `networks` (same layers,
+    activations and normalisation, linear output): the hidden layers side by side, block-
+    diagonal after the first, the output layer averaging. Exact up to round-off; it lets a
+    committee's mean run wherever a single network does (MD, the C API, LAMMPS, n2p2 files).
+    Its hidden layers are K times as wide and its inner weight matrices K^2 times as large."""
+    first = networks[0]
+    K = len(networks)
+    for net in networks[1:]:
+        if (net.layers, net.activations, net.normalize) != \
+                (first.layers, first.activations, first.normalize):
+            raise ValueError("the networks of a committee must have the same layers, "
+                             f"activations and normalisation: {first} and {net}")
+    if first.activations[-1] != "l":
+        raise ValueError("the mean of networks with a nonlinear output activation "
+                         f"({first.activations[-1]!r}) is not a network")
+    if K == 1:
+        return first.copy()
+    sizes = first.layers
+    n_layers = len(sizes) - 1
+    merged_sizes = [sizes[0]] + [K * n for n in sizes[1:-1]] + [1]
+    merged = Network(merged_sizes, first.activations, normalize=first.normalize)
+    weights = np.zeros(merged.n_weights)
+    views = [net.layer_views() for net in networks]
+    for l in range(n_layers):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        # s' / s, the change of the layer scale 1/n_in when its input layer is K times wider
+        r = 1.0 / K if (first.normalize and l > 0) else 1.0
+        W = np.zeros((merged_sizes[l], merged_sizes[l + 1]))
+        b = np.zeros(merged_sizes[l + 1])
+        last = l == n_layers - 1
+        for k, layer in enumerate(views):
+            w_k, b_k = layer[l]
+            rows = slice(0, n_in) if l == 0 else slice(k * n_in, (k + 1) * n_in)
+            if last:
+                if l == 0:
+                    W[rows, :] += w_k / (K * r)
+                else:
+                    W[rows, :] = w_k / (K * r)
+                b += b_k / (K * r)
+            else:
+                W[rows, k * n_out:(k + 1) * n_out] = w_k / r
+                b[k * n_out:(k + 1) * n_out] = b_k / r
+        woff, boff = merged.layout.woff[l], merged.layout.boff[l]
+        weights[woff:woff + W.size] = W.ravel()
+        weights[boff:boff + b.size] = b
+    merged.weights = weights
+    return merged

@@ -5,6 +5,13 @@ The atomic energy of atom i of element e is ``energy_unit * y_i + atom_energy[e]
 is the output of element e's network for the scaled symmetry functions of atom i. Forces are
 the exact negative gradient of the total energy, computed by the memory-light backward pass
 of the symmetry functions (no dG/dR is ever stored).
+
+A committee (ensemble) is K such sets of networks on one SymmetryFunctions and Scaling:
+energies and forces are the members' mean, and their spread (population standard deviation
+over the members, ddof = 0) is the uncertainty. The symmetry functions of each atom are
+computed once for all members (ext/kernels/_fused.pyx committee_evaluate); the mean force
+takes one backward pass of the mean dE/dG, the members' forces (for ``forces_std``) one pass
+each.
 """
 import json
 from pathlib import Path
@@ -15,13 +22,14 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from fastpot import _model
 from fastpot._threading import resolve_threads
 from fastpot.neighbors import check_no_overlap
-from fastpot.network import Network
+from fastpot.network import Network, mean_network
 from fastpot.scaling import Scaling
 from fastpot.symmetry import (OVERLAP_CONSEQUENCE, SymmetryFunctions, function_from_row,
                               function_row)
 
 FORMAT_NAME = "fastpot-potential"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2      # 2: "members" holds a committee's networks; version 1 still loads
+READABLE_VERSIONS = (1, 2)
 
 
 class Potential:
@@ -32,8 +40,9 @@ class Potential:
     symmetry_functions : SymmetryFunctions
     scaling : Scaling
         Statistics for every element of the symmetry functions.
-    networks : dict
-        Element -> Network, whose input size is that element's number of functions.
+    networks : dict or list of dict
+        Element -> Network, whose input size is that element's number of functions; a list
+        of two or more such dicts (same layers for an element in all) is a committee.
     energy_unit : float
         eV per unit of network output.
     atom_energy : dict or None
@@ -47,22 +56,26 @@ class Potential:
         self.sf = symmetry_functions
         self.scaling = scaling
         self.elements = symmetry_functions.elements
-        missing = [e for e in self.elements if e not in networks]
-        if missing:
-            raise ValueError(f"no network for element(s) {missing}")
-        for element in self.elements:
-            net = networks[element]
-            if net.n_inputs != symmetry_functions.n_functions(element):
-                raise ValueError(f"network of {element} takes {net.n_inputs} inputs but the "
-                                 f"element has {symmetry_functions.n_functions(element)} "
-                                 "symmetry functions")
-            if element not in scaling.stats:
-                raise ValueError(f"no scaling statistics for element {element}")
-            if len(scaling.stats[element]) != symmetry_functions.n_functions(element):
-                raise ValueError(f"scaling statistics of {element} cover "
-                                 f"{len(scaling.stats[element])} functions, not "
-                                 f"{symmetry_functions.n_functions(element)}")
-        self.networks = {e: networks[e] for e in self.elements}
+        members = list(networks) if isinstance(networks, (list, tuple)) else [networks]
+        if isinstance(networks, (list, tuple)) and len(members) < 2:
+            raise ValueError(f"a committee needs at least 2 members, got {len(members)}")
+        for k, member in enumerate(members):
+            where = f" in committee member {k}" if len(members) > 1 else ""
+            if not isinstance(member, dict):
+                raise TypeError(f"networks{where} must be a dict element -> Network")
+            missing = [e for e in self.elements if e not in member]
+            if missing:
+                raise ValueError(f"no network for element(s) {missing}{where}")
+            self._check_networks(member, symmetry_functions, scaling, where)
+            if k:
+                for element in self.elements:
+                    a, b = members[0][element], member[element]
+                    if (a.layers, a.activations, a.normalize) != \
+                            (b.layers, b.activations, b.normalize):
+                        raise ValueError(f"committee member {k} has network {b} for "
+                                         f"{element}, member 0 {a}: members need the same "
+                                         "layers")
+        self.members = [{e: m[e] for e in self.elements} for m in members]
         self.energy_unit = float(energy_unit)
         if not np.isfinite(self.energy_unit) or self.energy_unit == 0.0:
             raise ValueError(f"energy_unit must be finite and nonzero, got {energy_unit}")
@@ -74,24 +87,79 @@ class Potential:
         self.metadata = dict(metadata or {})
         self.n2p2 = None  # original n2p2 normalisation, kept for a faithful export
 
+    def _check_networks(self, networks, symmetry_functions, scaling, where):
+        for element in self.elements:
+            net = networks[element]
+            if net.n_inputs != symmetry_functions.n_functions(element):
+                raise ValueError(f"network of {element}{where} takes {net.n_inputs} inputs but "
+                                 f"the element has {symmetry_functions.n_functions(element)} "
+                                 "symmetry functions")
+            if element not in scaling.stats:
+                raise ValueError(f"no scaling statistics for element {element}")
+            if len(scaling.stats[element]) != symmetry_functions.n_functions(element):
+                raise ValueError(f"scaling statistics of {element} cover "
+                                 f"{len(scaling.stats[element])} functions, not "
+                                 f"{symmetry_functions.n_functions(element)}")
+
     @property
     def cutoff(self):
         return self.sf.cutoff
 
+    @property
+    def n_members(self):
+        """Number of networks per element: 1, or the size of the committee."""
+        return len(self.members)
+
+    @property
+    def is_committee(self):
+        return len(self.members) > 1
+
+    @property
+    def networks(self):
+        """Element -> Network. For a committee, the network of the members' mean
+        (fastpot.network.mean_network): what MD, the C API, LAMMPS and n2p2 files run."""
+        if not self.is_committee:
+            return self.members[0]
+        key = self._members_key()
+        if getattr(self, "_mean_key", None) != key:
+            self._mean = {e: mean_network([m[e] for m in self.members]) for e in self.elements}
+            self._mean_key = key
+        return self._mean
+
+    def member(self, k):
+        """Committee member k as a single-model Potential (sharing the symmetry functions,
+        scaling and networks of this one)."""
+        if not -self.n_members <= k < self.n_members:
+            raise IndexError(f"committee member {k} out of range ({self.n_members} members)")
+        potential = Potential(self.sf, self.scaling, self.members[k], self.energy_unit,
+                              self.atom_energy, self.metadata)
+        potential.n2p2 = self.n2p2
+        return potential
+
     def __repr__(self):
-        nets = ", ".join(f"{e}: {self.networks[e]}" for e in self.elements)
-        return f"Potential({self.sf!r}; scaling {self.scaling.mode}; {nets})"
+        nets = ", ".join(f"{e}: {self.members[0][e]}" for e in self.elements)
+        committee = f"committee of {self.n_members}; " if self.is_committee else ""
+        return f"Potential({self.sf!r}; scaling {self.scaling.mode}; {committee}{nets})"
 
     # -- prediction ---------------------------------------------------------------------------
     def evaluate(self, atoms, forces=True, stress=True, n_threads=None, neighbor_list=None,
-                 n2p2_forces=False):
+                 n2p2_forces=False, forces_std=False):
         """Energy (eV), per-atom energies and, if asked, forces (eV/Å) and ASE's stress
         (eV/Å^3, Voigt order; only for cells periodic in all three directions).
 
         Returns a dict with ``energy``, ``energies``, ``forces``, ``stress``,
         ``extrapolations`` (number of (atom, function) values outside the scaling range)
         and ``extrapolating_atoms``. ``n2p2_forces=True`` reproduces nnp-predict's forces where
-        they are not the exact gradient (an atom seeing its own periodic image; §8)."""
+        they are not the exact gradient (an atom seeing its own periodic image; §8).
+
+        A committee gives the members' means, and also ``energy_std`` (eV),
+        ``energies_std`` (per atom, eV) and ``member_energy`` (K,); with ``forces_std=True``
+        also ``forces_std`` (eV/Å, (n_atoms, 3), per component), ``stress_std`` and
+        ``member_forces`` (K, n_atoms, 3), at the cost of one backward pass per member
+        (see benchmarks/RESULTS.md). Standard deviations are over the members, ddof = 0."""
+        if forces_std and not self.is_committee:
+            raise ValueError("forces_std needs a committee potential (this one has one model; "
+                             "train with --committee K)")
         if len(atoms) == 0:
             raise ValueError("the structure has no atoms")
         n_threads = resolve_threads(n_threads)
@@ -101,7 +169,10 @@ class Potential:
         else:
             check_no_overlap(neighbor_list, OVERLAP_CONSEQUENCE)
         nl = neighbor_list
-        want_gradient = bool(forces or stress)
+        want_gradient = bool(forces or stress or forces_std)
+        if self.is_committee:
+            return self._evaluate_committee(atoms, species, nl, want_gradient,
+                                            bool(forces_std), bool(n2p2_forces), n_threads)
         energies, gradient, strain, outside = _model.evaluate(
             self.compiled(), species, nl.pairs, want_gradient, bool(n2p2_forces), n_threads)
         result = {"energy": float(energies.sum()), "energies": energies,
@@ -109,25 +180,59 @@ class Potential:
                   "extrapolating_atoms": np.flatnonzero(outside)}
         if want_gradient:
             result["forces"] = -gradient
-            cell = np.asarray(atoms.cell.array if hasattr(atoms, "cell") else np.zeros((3, 3)))
-            pbc = np.asarray(getattr(atoms, "pbc", [False] * 3))
-            # the triple product, not np.linalg.det: a LAPACK call here wakes BLAS threads
-            # that then spin beside the kernels' own
-            volume = abs(float((cell[0] * np.cross(cell[1], cell[2])).sum()))
-            if pbc.all() and volume > 0.0:
+            volume = _periodic_volume(atoms)
+            if volume:
                 result["stress"] = full_3x3_to_voigt_6_stress(strain) / volume
+        return result
+
+    def _evaluate_committee(self, atoms, species, nl, want_gradient, forces_std, n2p2_forces,
+                            n_threads):
+        energies, outside, gradient, strain, gradients, strains = _model.evaluate_committee(
+            self.compiled_committee(), species, nl.pairs, want_gradient, forces_std,
+            n2p2_forces, n_threads)
+        member_energy = energies.sum(axis=1)
+        result = {"energy": float(member_energy.mean()), "energies": energies.mean(axis=0),
+                  "energy_std": float(member_energy.std()),
+                  "energies_std": energies.std(axis=0), "member_energy": member_energy,
+                  "extrapolations": int(outside.sum()),
+                  "extrapolating_atoms": np.flatnonzero(outside)}
+        if not want_gradient:
+            return result
+        result["forces"] = -gradient
+        volume = _periodic_volume(atoms)
+        if volume:
+            result["stress"] = full_3x3_to_voigt_6_stress(strain) / volume
+        if forces_std:
+            result["member_forces"] = -gradients
+            result["forces_std"] = gradients.std(axis=0)
+            if volume:
+                result["stress_std"] = np.array(
+                    [full_3x3_to_voigt_6_stress(w) / volume for w in strains]).std(axis=0)
         return result
 
     def compiled(self):
         """The potential's numbers laid out for the fused kernel, rebuilt when the weights,
         scaling or energies changed."""
-        key = (tuple(self.networks[e].version for e in self.elements),
-               tuple(id(self.networks[e].weights) for e in self.elements), id(self.scaling),
-               self.energy_unit, tuple(self.atom_energy.items()))
+        key = (self._members_key(), id(self.scaling), self.energy_unit,
+               tuple(self.atom_energy.items()))
         if getattr(self, "_compiled_key", None) != key:
             self._compiled = _model.ModelData(self)
             self._compiled_key = key
         return self._compiled
+
+    def compiled_committee(self):
+        """The members laid out for the committee kernel, rebuilt as compiled() is."""
+        key = (self._members_key(), id(self.scaling), self.energy_unit,
+               tuple(self.atom_energy.items()))
+        if getattr(self, "_committee_key", None) != key:
+            self._committee = _model.CommitteeData(
+                [_model.ModelData(self.member(k)) for k in range(self.n_members)])
+            self._committee_key = key
+        return self._committee
+
+    def _members_key(self):
+        return tuple((m[e].version, id(m[e].weights)) for m in self.members
+                     for e in self.elements)
 
     def energy(self, atoms, n_threads=None):
         return self.evaluate(atoms, forces=False, stress=False, n_threads=n_threads)["energy"]
@@ -180,9 +285,8 @@ class Potential:
                         "smax": self.scaling.smax,
                         "stats": {e: self.scaling.stats[e].tolist() for e in self.elements},
                         "constant": "ignore"},
-            "networks": {e: {"layers": net.layers, "activations": net.activations,
-                             "normalize": net.normalize, "weights": net.weights.tolist()}
-                         for e, net in self.networks.items()},
+            **({"members": [_networks_dict(m) for m in self.members]} if self.is_committee
+               else {"networks": _networks_dict(self.members[0])}),
             "energy_unit": self.energy_unit,
             "atom_energy": self.atom_energy,
             "n2p2": self.n2p2,
@@ -193,9 +297,12 @@ class Potential:
     def from_dict(cls, data, source="<dict>"):
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise ValueError(f"{source}: not a fastpot potential file")
-        if data.get("version") != FORMAT_VERSION:
+        if data.get("version") not in READABLE_VERSIONS:
             raise ValueError(f"{source}: unsupported format version {data.get('version')!r} "
-                             f"(this fastpot reads version {FORMAT_VERSION})")
+                             f"(this fastpot reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))})")
+        if data["version"] == 1 and "members" in data:
+            raise ValueError(f"{source}: a version-1 file cannot hold a committee")
         try:
             functions = []
             for element, rows in data["functions"].items():
@@ -206,8 +313,10 @@ class Potential:
             sc = data["scaling"]
             scaling = Scaling(sc["mode"], sc["stats"], sc["smin"], sc["smax"],
                               constant=sc.get("constant", "error"))
-            networks = {e: Network(n["layers"], n["activations"], n["weights"], n["normalize"])
-                        for e, n in data["networks"].items()}
+            if "members" in data:
+                networks = [_networks_from_dict(m) for m in data["members"]]
+            else:
+                networks = _networks_from_dict(data["networks"])
             potential = cls(sf, scaling, networks, data["energy_unit"], data["atom_energy"],
                             data.get("metadata"))
         except (KeyError, TypeError) as error:
@@ -241,3 +350,24 @@ class Potential:
         other = Potential.from_dict(self.to_dict())
         return other
 
+
+
+def _periodic_volume(atoms):
+    """The cell volume when the cell is periodic in all three directions, else 0."""
+    cell = np.asarray(atoms.cell.array if hasattr(atoms, "cell") else np.zeros((3, 3)))
+    pbc = np.asarray(getattr(atoms, "pbc", [False] * 3))
+    # the triple product, not np.linalg.det: a LAPACK call here wakes BLAS threads that
+    # then spin beside the kernels' own
+    volume = abs(float((cell[0] * np.cross(cell[1], cell[2])).sum()))
+    return volume if pbc.all() and volume > 0.0 else 0.0
+
+
+def _networks_dict(networks):
+    return {e: {"layers": net.layers, "activations": net.activations,
+                "normalize": net.normalize, "weights": net.weights.tolist()}
+            for e, net in networks.items()}
+
+
+def _networks_from_dict(data):
+    return {e: Network(n["layers"], n["activations"], n["weights"], n["normalize"])
+            for e, n in data.items()}

@@ -28,7 +28,7 @@ cdef extern from *:
 
 cdef struct Workspace:
     Scratch *scratch
-    double *rows          # G, x, dy/dx, c: 4 x max_functions
+    double *rows          # G, x, dy/dx, c, committee mean of c: 5 x max_functions
     double *net           # network buffers
     # the sizes it was made for, so that a later call can reuse it
     int64_t capacity, max_functions, net_buffer
@@ -78,7 +78,7 @@ cdef void *workspace_new(const void *context) noexcept nogil:
     w.max_powers = m.sf.max_powers
     w.n_elements = m.n_elements
     w.scratch = scratch_new(w.capacity, w.max_factors, w.max_powers, w.n_elements)
-    w.rows = <double *> malloc(4 * w.max_functions * sizeof(double))
+    w.rows = <double *> malloc(5 * w.max_functions * sizeof(double))
     w.net = <double *> malloc(w.net_buffer * sizeof(double))
     if w.scratch == NULL or w.rows == NULL or w.net == NULL:
         workspace_free(w)
@@ -155,6 +155,109 @@ cdef int model_evaluate(const Model *m, const int32_t *species, const PairList *
     job.grad_entry = grad_entry
     return parallel_for(pairs.n_atoms, 4, n_threads, workspace_new, model_centre,
                         workspace_delete, &job, "potential", error)
+
+
+cdef struct CommitteeJob:
+    const Model *members      # [n_members], sharing symmetry functions, scaling, energies
+    int n_members
+    const int32_t *species
+    const PairList *pairs
+    double *energies          # [n_members][n_atoms]
+    int32_t *extrapolated
+    double *grad_mean         # 3 per entry, or NULL
+    double *grad_members      # [n_members][3 per entry], or NULL
+
+
+cdef void *committee_workspace_new(const void *context) noexcept nogil:
+    cdef const CommitteeJob *cj = <const CommitteeJob *> context
+    cdef Job job
+    job.m = cj.members
+    job.pairs = cj.pairs
+    return workspace_new(&job)
+
+
+cdef int committee_centre(const void *context, void *scratch, int64_t i) noexcept nogil:
+    """Atom i's energy under every member, and the entry gradients of the members' mean
+    energy (one backward pass) and/or of every member's energy (one pass each): the symmetry
+    functions of atom i are computed once for all members."""
+    cdef const CommitteeJob *job = <const CommitteeJob *> context
+    cdef const Model *m = job.members
+    cdef const Model *mk
+    cdef Workspace *w = <Workspace *> scratch
+    cdef int e = job.species[i], k, K = job.n_members
+    cdef int64_t n = m.sf.n_functions[e], s, L, W, n_atoms = job.pairs.n_atoms
+    cdef int64_t stride = 3 * job.pairs.n_entries
+    cdef double *G = w.rows
+    cdef double *x = w.rows + m.max_functions
+    cdef double *dydx = w.rows + 2 * m.max_functions
+    cdef double *c = w.rows + 3 * m.max_functions
+    cdef double *cmean = w.rows + 4 * m.max_functions
+    cdef double *buf = w.net
+    cdef double eps = m.extrapolation_eps
+    cdef bint gradient = job.grad_mean != NULL or job.grad_members != NULL
+    cdef int32_t outside = 0
+    for s in range(n):
+        G[s] = 0.0
+        cmean[s] = 0.0
+    if not gradient:
+        centre_values(i, &m.sf, w.scratch, job.species, job.pairs, G)
+    elif centre_values_kept(i, &m.sf, w.scratch, job.species, job.pairs, G) != 0:
+        return STATUS_NO_MEMORY
+    for s in range(n):
+        if G[s] + eps < m.gmin[e][s] or G[s] - eps > m.gmax[e][s]:
+            outside += 1
+        x[s] = m.offset[e] + m.factor[e][s] * (G[s] - m.shift[e][s])
+    job.extrapolated[i] = outside
+    for k in range(K):
+        mk = &job.members[k]
+        L = mk.nets[e].n_layers
+        W = mk.nets[e].width
+        atom_forward(&mk.nets[e], mk.weights[e], x, buf, buf + (L + 1) * W,
+                     buf + 2 * (L + 1) * W, buf + 3 * (L + 1) * W)
+        job.energies[k * n_atoms + i] = (mk.energy_unit * buf[(L + 1) * W + L * W]
+                                         + mk.atom_energy[e])
+        if not gradient:
+            continue
+        atom_input_gradient(&mk.nets[e], mk.weights[e], buf + 2 * (L + 1) * W,
+                            buf + 4 * (L + 1) * W, dydx)
+        for s in range(n):
+            c[s] = mk.energy_unit * dydx[s] * m.factor[e][s]
+            cmean[s] += c[s]
+        if job.grad_members != NULL:
+            centre_backward(i, &m.sf, w.scratch, job.species, job.pairs, c,
+                            job.grad_members + k * stride)
+    if job.grad_mean != NULL:
+        for s in range(n):
+            cmean[s] /= K
+        centre_backward(i, &m.sf, w.scratch, job.species, job.pairs, cmean, job.grad_mean)
+    return STATUS_OK
+
+
+cdef int committee_evaluate(const Model *members, int n_members, const int32_t *species,
+                            const PairList *pairs, double *energies, int32_t *extrapolated,
+                            double *grad_mean, double *grad_members, int n_threads,
+                            Error *error) noexcept nogil:
+    """Per-atom energies of every member ([member][atom]), extrapolation counts, and the
+    entry gradients of the mean energy (grad_mean) and of every member's energy
+    (grad_members, [member][3 per entry]) where not NULL. The members share their symmetry
+    functions, scaling, energy unit and atom energies (those of members[0] are used)."""
+    cdef CommitteeJob job
+    job.members = members
+    job.n_members = n_members
+    job.species = species
+    job.pairs = pairs
+    job.energies = energies
+    job.extrapolated = extrapolated
+    job.grad_mean = grad_mean
+    job.grad_members = grad_members
+    return parallel_for(pairs.n_atoms, 4, n_threads, committee_workspace_new,
+                        committee_centre, workspace_delete, &job, "committee", error)
+
+
+def committee_kernel():
+    """committee_evaluate of this variant, as a capsule for ext/_dispatch.pyx (the kernel
+    table of ext/_contract.pxd has no slot for it)."""
+    return PyCapsule_New(<void *> committee_evaluate, b"fastpot.committee_evaluate", NULL)
 
 
 cdef KernelTable TABLE
