@@ -200,7 +200,8 @@ cdef int committee_centre(const void *context, void *scratch, int64_t i) noexcep
         G[s] = 0.0
         cmean[s] = 0.0
     if not gradient:
-        centre_values(i, &m.sf, w.scratch, job.species, job.pairs, G)
+        if centre_values(i, &m.sf, w.scratch, job.species, job.pairs, G) != 0:
+            return STATUS_NO_MEMORY
     elif centre_values_kept(i, &m.sf, w.scratch, job.species, job.pairs, G) != 0:
         return STATUS_NO_MEMORY
     for s in range(n):
