@@ -76,7 +76,11 @@ def _md(args):
         atoms, potential, ensemble=args.ensemble, timestep=args.timestep, steps=args.steps,
         temperature=args.temperature, pressure=args.pressure, seed=args.seed,
         thermo=args.log, trajectory=args.traj, every=args.every, n_threads=args.threads,
-        checkpoint=args.checkpoint, anisotropic=args.anisotropic, log=print)
+        checkpoint=args.checkpoint, anisotropic=args.anisotropic, log=print,
+        max_force_std=args.max_force_std, uncertain_frame=args.uncertain_frame)
+    if dyn.stop_reason:
+        print(f"fastpot md: stopped: {dyn.stop_reason}", file=sys.stderr)
+        return 3
     if dyn.steps_run:
         print(f"{dyn.steps_run} steps in {dyn.wall_time:.1f} s: {dyn.ns_per_day:.3f} ns/day, "
               f"{dyn.n_rebuilds} neighbour-list builds")
@@ -331,6 +335,12 @@ def build_parser():
     dyn.add_argument("--checkpoint", help="checkpoint file; an existing one is resumed")
     dyn.add_argument("--output", help="write the final structure here")
     dyn.add_argument("--threads", type=int)
+    dyn.add_argument("--max-force-std", type=float,
+                     help="committee models: stop (exit status 3) when the largest force "
+                          "standard deviation at an output step passes this (eV/Å); the "
+                          "frame goes to --uncertain-frame")
+    dyn.add_argument("--uncertain-frame", default="uncertain.extxyz",
+                     help="where --max-force-std saves the frame (default uncertain.extxyz)")
     dyn.set_defaults(run=_md)
     return parser
 

@@ -81,7 +81,8 @@ class MolecularDynamics:
                  pressure=None, friction=0.01, tau_thermostat=100.0, chain_length=3,
                  tau_barostat=1000.0, compressibility=0.01, anisotropic=False, seed=0,
                  skin=0.5, n_threads=None, thermo=None, trajectory=None, every=100,
-                 callback=None, checkpoint=None, checkpoint_every=1000, log=None):
+                 callback=None, checkpoint=None, checkpoint_every=1000, log=None,
+                 max_force_std=None, uncertain_frame="uncertain.extxyz"):
         if ensemble not in ENSEMBLES:
             raise ValueError(f"unknown ensemble {ensemble!r}; choose from {', '.join(ENSEMBLES)}")
         if not (isinstance(timestep, (int, float)) and np.isfinite(timestep) and timestep > 0):
@@ -106,6 +107,18 @@ class MolecularDynamics:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
+        if max_force_std is not None:
+            if not potential.is_committee:
+                raise ValueError("max_force_std needs a committee model (a .fastpot trained "
+                                 "with several members); this one has a single network per "
+                                 "element")
+            if not (isinstance(max_force_std, (int, float)) and np.isfinite(max_force_std)
+                    and max_force_std > 0):
+                raise ValueError(f"max_force_std must be a positive number of eV/Å, got "
+                                 f"{max_force_std!r}")
+        self.max_force_std = max_force_std
+        self.uncertain_frame = Path(uncertain_frame) if uncertain_frame else None
+        self.stop_reason = None
         self.atoms = atoms
         self.potential = potential
         self.ensemble = ensemble
@@ -270,8 +283,11 @@ class MolecularDynamics:
         """Run `steps` more steps (as ASE's dynamics do); returns self."""
         if not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        self.steps_run, self.wall_time = 0, 0.0
         if self.step == 0:
             self._output(write_header=True)
+            if self._uncertain():
+                return self
         started = time.perf_counter()
         steps_at_start = self.step
         end = self.step + int(steps)
@@ -294,6 +310,8 @@ class MolecularDynamics:
             self.steps_run = self.step - steps_at_start
             self._rate = self.ns_per_day
             self._output()
+            if self._uncertain():
+                break
             if self.checkpoint_path and (self.step >= next_checkpoint or self.step >= end):
                 # a resumed run starts from a fresh list and forces; do the same here so that
                 # both continue identically
@@ -311,15 +329,51 @@ class MolecularDynamics:
             return float("nan")
         return self.steps_run * self.timestep * 1e-6 / self.wall_time * 86400.0
 
+    def _largest_force_std(self):
+        """The committee's largest per-atom force standard deviation (eV/Å, the norm of an
+        atom's per-component std) at the current positions."""
+        self._sync_atoms()
+        result = self.potential.evaluate(self.atoms, stress=False, forces_std=True,
+                                         n_threads=self.n_threads)
+        return float(np.sqrt((result["forces_std"] ** 2).sum(axis=1)).max())
+
+    def _uncertain(self):
+        """True (and the frame saved, the reason logged) when the committee's force std has
+        passed max_force_std at this output step."""
+        if self.max_force_std is None or self.force_std <= self.max_force_std:
+            return False
+        self.stop_reason = (f"step {self.step}: the committee's largest force standard "
+                            f"deviation {self.force_std:.4g} eV/Å passed max_force_std "
+                            f"{self.max_force_std:g} eV/Å")
+        if self.uncertain_frame is not None:
+            import io
+
+            import ase.io
+            from fastpot._files import atomic_write
+            frame = self.atoms.copy()
+            frame.info.update(step=self.step, max_force_std=self.force_std)
+            text = io.StringIO()
+            ase.io.write(text, frame, format="extxyz")
+            atomic_write(self.uncertain_frame, text.getvalue())
+            self.stop_reason += f"; frame saved to {self.uncertain_frame}"
+        if self.log:
+            self.log(self.stop_reason)
+        return True
+
     def _output(self, write_header=False):
         row = [self.step, self.time_ps, self.current_temperature, self.epot, self.ekin,
                self.epot + self.ekin, self.conserved_energy, self.pressure_gpa, self.volume]
+        columns = THERMO_COLUMNS
+        if self.potential.is_committee:
+            self.force_std = self._largest_force_std()
+            row.append(self.force_std)
+            columns = THERMO_COLUMNS + ["max_force_std"]
         if self.thermo_path:
             mode = "w" if write_header else "a"
             with open(self.thermo_path, mode, newline="", encoding="utf-8") as f:
                 writer = csv.writer(f)
                 if write_header:
-                    writer.writerow(THERMO_COLUMNS)
+                    writer.writerow(columns)
                 writer.writerow([row[0]] + [f"{value:.10g}" for value in row[1:]])
         if self.trajectory_path:
             self._sync_atoms()

@@ -139,3 +139,52 @@ def test_md_runs_the_committee_mean():
         runs.append(atoms.positions.copy())
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-12)
     assert np.abs(runs[0] - oxide(0).positions).max() > 1e-6
+
+
+def test_md_logs_the_force_std_and_stops_past_the_limit(tmp_path):
+    import csv
+
+    from ase.io import read
+
+    from fastpot import md
+    c, _ = committee()
+    atoms = oxide(0)
+    expected = c.evaluate(atoms, forces_std=True)["forces_std"]
+    dyn = md.run(atoms.copy(), c, ensemble="nve", timestep=0.5, steps=6, every=3, n_threads=1,
+                 thermo=tmp_path / "thermo.csv", max_force_std=1e6)
+    rows = list(csv.DictReader(open(tmp_path / "thermo.csv")))
+    assert [int(r["step"]) for r in rows] == [0, 3, 6] and dyn.stop_reason is None
+    assert float(rows[0]["max_force_std"]) == pytest.approx(
+        np.sqrt((expected**2).sum(axis=1)).max(), rel=1e-9)
+    frame = tmp_path / "uncertain.extxyz"
+    messages = []
+    dyn = md.run(atoms.copy(), c, ensemble="nve", timestep=0.5, steps=6, every=3, n_threads=1,
+                 max_force_std=1e-9, uncertain_frame=frame, log=messages.append)
+    assert dyn.step == 0 and "passed max_force_std 1e-09 eV/Å" in dyn.stop_reason
+    assert "frame saved to" in messages[-1]
+    saved = read(frame)
+    np.testing.assert_allclose(saved.positions, atoms.positions, rtol=0, atol=1e-6)
+    assert saved.info["max_force_std"] > 1e-9
+    single = synthetic_potential()
+    with pytest.raises(ValueError, match="max_force_std needs a committee model"):
+        md.run(atoms.copy(), single, steps=2, max_force_std=0.1)
+    with pytest.raises(ValueError, match="max_force_std must be a positive number"):
+        md.run(atoms.copy(), c, steps=2, max_force_std=-1.0)
+
+
+def test_md_command_stops_with_status_3(tmp_path, monkeypatch, capsys):
+    from ase.io import write
+
+    from fastpot.cli import main as cli
+    c, _ = committee()
+    c.save(tmp_path / "committee.fastpot")
+    write(tmp_path / "start.extxyz", oxide(0))
+    monkeypatch.chdir(tmp_path)
+    status = cli(["md", "committee.fastpot", "start.extxyz", "--steps", "4", "--every", "2",
+                  "--max-force-std", "1e-9"])
+    assert status == 3
+    assert ("fastpot md: stopped: step 0: the committee's largest force standard"
+            in capsys.readouterr().err)
+    assert (tmp_path / "uncertain.extxyz").is_file()
+    header = (tmp_path / "thermo.csv").read_text().splitlines()[0]
+    assert header.endswith(",max_force_std")
