@@ -102,6 +102,31 @@ cdef void workspace_free(Workspace *w) noexcept nogil:
     free(w)
 
 
+
+cdef int centre_inputs(int64_t i, const Model *m, Scratch *scratch, const int32_t *species,
+                       const PairList *pairs, bint keep, double *G, double *x,
+                       int32_t *extrapolated) noexcept nogil:
+    """Centre i's symmetry functions G (keeping what their derivatives need when `keep`), its
+    scaled network inputs x and how many functions lie outside their training range. Returns
+    0, or -1 when memory runs out."""
+    cdef int e = species[i]
+    cdef int64_t s, n = m.sf.n_functions[e]
+    cdef double eps = m.extrapolation_eps
+    cdef int32_t outside = 0
+    for s in range(n):
+        G[s] = 0.0
+    if keep:
+        if centre_values_kept(i, &m.sf, scratch, species, pairs, G) != 0:
+            return -1
+    elif centre_values(i, &m.sf, scratch, species, pairs, G) != 0:
+        return -1
+    for s in range(n):
+        if G[s] + eps < m.gmin[e][s] or G[s] - eps > m.gmax[e][s]:
+            outside += 1
+        x[s] = m.offset[e] + m.factor[e][s] * (G[s] - m.shift[e][s])
+    extrapolated[0] = outside
+    return 0
+
 cdef int model_centre(const void *context, void *scratch, int64_t i) noexcept nogil:
     """Energy of atom i, its count of functions outside the training range, and (with
     grad_entry) the gradients of the total energy with respect to its entry vectors."""
@@ -115,20 +140,9 @@ cdef int model_centre(const void *context, void *scratch, int64_t i) noexcept no
     cdef double *dydx = w.rows + 2 * m.max_functions
     cdef double *c = w.rows + 3 * m.max_functions
     cdef double *buf = w.net
-    cdef double eps = m.extrapolation_eps
-    cdef int32_t outside = 0
-    for s in range(n):
-        G[s] = 0.0
-    if job.grad_entry == NULL:
-        if centre_values(i, &m.sf, w.scratch, job.species, job.pairs, G) != 0:
-            return STATUS_NO_MEMORY
-    elif centre_values_kept(i, &m.sf, w.scratch, job.species, job.pairs, G) != 0:
+    if centre_inputs(i, m, w.scratch, job.species, job.pairs, job.grad_entry != NULL, G, x,
+                     &job.extrapolated[i]) != 0:
         return STATUS_NO_MEMORY
-    for s in range(n):
-        if G[s] + eps < m.gmin[e][s] or G[s] - eps > m.gmax[e][s]:
-            outside += 1
-        x[s] = m.offset[e] + m.factor[e][s] * (G[s] - m.shift[e][s])
-    job.extrapolated[i] = outside
     atom_forward(&m.nets[e], m.weights[e], x, buf, buf + (L + 1) * W, buf + 2 * (L + 1) * W,
                  buf + 3 * (L + 1) * W)
     job.energies[i] = m.energy_unit * buf[(L + 1) * W + L * W] + m.atom_energy[e]
@@ -193,22 +207,12 @@ cdef int committee_centre(const void *context, void *scratch, int64_t i) noexcep
     cdef double *c = w.rows + 3 * m.max_functions
     cdef double *cmean = w.rows + 4 * m.max_functions
     cdef double *buf = w.net
-    cdef double eps = m.extrapolation_eps
     cdef bint gradient = job.grad_mean != NULL or job.grad_members != NULL
-    cdef int32_t outside = 0
     for s in range(n):
-        G[s] = 0.0
         cmean[s] = 0.0
-    if not gradient:
-        if centre_values(i, &m.sf, w.scratch, job.species, job.pairs, G) != 0:
-            return STATUS_NO_MEMORY
-    elif centre_values_kept(i, &m.sf, w.scratch, job.species, job.pairs, G) != 0:
+    if centre_inputs(i, m, w.scratch, job.species, job.pairs, gradient, G, x,
+                     &job.extrapolated[i]) != 0:
         return STATUS_NO_MEMORY
-    for s in range(n):
-        if G[s] + eps < m.gmin[e][s] or G[s] - eps > m.gmax[e][s]:
-            outside += 1
-        x[s] = m.offset[e] + m.factor[e][s] * (G[s] - m.shift[e][s])
-    job.extrapolated[i] = outside
     for k in range(K):
         mk = &job.members[k]
         L = mk.nets[e].n_layers
