@@ -134,6 +134,8 @@ def _train(args):
             config["n_threads"] = args.threads
         if args.time_budget is not None:
             config["time_budget"] = args.time_budget
+        if args.committee is not None:
+            config["committee"] = args.committee
         trainer = Trainer(config, log=log)
         train = read_samples(args.train)
         valid = read_samples(args.valid) if args.valid else None
@@ -175,6 +177,10 @@ def _metrics_line(name, m):
                      f"{m['forces_vector_rmse']:.1f} MAE {m['forces_vector_mae']:.1f} meV/Å")
     if m.get("stress_rmse") is not None:
         parts.append(f"S per component RMSE {m['stress_rmse']:.3f} meV/Å^3")
+    if m.get("energy_std_mean") is not None:
+        parts.append(f"committee E std {m['energy_std_mean']:.3f} meV/atom"
+                     + (f", Spearman with |E error| {m['energy_std_spearman']:.2f}"
+                        if m.get("energy_std_spearman") is not None else ""))
     return "; ".join(parts)
 
 
@@ -227,23 +233,27 @@ def _learning_curve(history, out, log):
     if not history:
         return
     import numpy as np
-    time_s = np.array([row["elapsed_s"] for row in history])
+    members = sorted({row.get("member", 0) for row in history})
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
     for ax, key, unit in ((axes[0], "energy_rmse", "energy RMSE (meV/atom)"),
                           (axes[1], "forces_component_rmse", "force RMSE (meV/Å)")):
-        for split, style in (("train", "-"), ("valid", "--")):
-            values = 1000 * np.array([row[f"{split}_{key}"] for row in history], dtype=float)
-            if np.isfinite(values).any():
-                ax.plot(time_s, values, style, label=split)
-        switch = [row["elapsed_s"] for a, row in zip(history, history[1:])
-                  if a["phase"] != row["phase"]]
-        for t in switch:
-            ax.axvline(t, color="grey", lw=0.5)
+        for member in members:
+            rows = [row for row in history if row.get("member", 0) == member]
+            time_s = np.array([row["elapsed_s"] for row in rows])
+            name = f"member {member + 1} " if len(members) > 1 else ""
+            for split, style in (("train", "-"), ("valid", "--")):
+                values = 1000 * np.array([row[f"{split}_{key}"] for row in rows], dtype=float)
+                if np.isfinite(values).any():
+                    ax.plot(time_s, values, style, label=name + split)
+            switch = [row["elapsed_s"] for a, row in zip(rows, rows[1:])
+                      if a["phase"] != row["phase"]]
+            for t in switch:
+                ax.axvline(t, color="grey", lw=0.5)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("wall time (s)" + (" | Adam, then L-BFGS" if switch else ""))
         ax.set_ylabel(unit)
-        ax.legend()
+        ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(out / "learning_curve.png", dpi=120)
     plt.close(fig)
@@ -296,6 +306,10 @@ def build_parser():
     train.add_argument("--config", help="TOML file with training options")
     train.add_argument("--threads", type=int, help="OpenMP threads")
     train.add_argument("--time-budget", type=float, help="seconds for the whole fit")
+    train.add_argument("--committee", type=int, metavar="K",
+                       help="train a committee of K networks on the same descriptors (each "
+                            "leaves out its own part of the training set); its spread is the "
+                            "uncertainty (energy_std, forces_std)")
     train.set_defaults(run=_train)
     evaluate = sub.add_parser("evaluate", help="errors of a model on reference data")
     evaluate.add_argument("model", help="a .fastpot file")

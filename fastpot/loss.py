@@ -18,6 +18,10 @@ The structures come in groups (TrainingSet objects, one per minibatch and rank):
 terms are computed on its own, and the sums over groups and ranks (fastpot/_mpi.py, a fixed
 order) give the full loss. A minibatch step uses one group, scaled by the number of groups
 so that it estimates the full loss.
+
+A committee member (fastpot/training.py) is a Loss of its own networks on the same groups,
+with `keep` masks that leave its own part of the structures out of every term: the
+descriptors and stored derivatives are shared, not copied.
 """
 import numpy as np
 
@@ -59,10 +63,14 @@ class Loss:
     order, each network's weights in n2p2's order).
 
     ``loss(x)`` sums every group of every rank; ``loss(x, group=b)`` is minibatch b (the
-    b-th group of every rank) times the number of groups."""
+    b-th group of every rank) times the number of groups.
 
-    def __init__(self, groups, X, potential, weights, n_threads, comm=None):
+    `keep`: per group, a boolean per structure (None: all); left-out structures add nothing
+    to the loss, its gradient or the error sums."""
+
+    def __init__(self, groups, X, potential, weights, n_threads, comm=None, keep=None):
         self.groups, self.X, self.potential = groups, X, potential
+        self.keep = keep or [None] * len(groups)
         self.weights = weights
         self.n_threads = n_threads
         self.comm = comm or SerialComm()
@@ -126,7 +134,12 @@ class Loss:
             y_atom[d.element_atoms[k]] = y
             dydx[d.block_start[k]:d.block_start[k + 1]] = g.ravel()
         energy = unit * np.add.reduceat(y_atom, d.structure_start[:-1]) + self.offset[b]
-        residual = np.where(d.has_energy, (energy - d.energy) / d.n_atoms, 0.0)
+        has_energy, has_forces_atom, has_stress = d.has_energy, d.has_forces_atom, d.has_stress
+        if self.keep[b] is not None:
+            has_energy = has_energy & self.keep[b]
+            has_forces_atom = has_forces_atom & np.repeat(self.keep[b], d.n_atoms)
+            has_stress = has_stress & self.keep[b]
+        residual = np.where(has_energy, (energy - d.energy) / d.n_atoms, 0.0)
         value = w.w_e * float(residual @ residual)
         # dE/dG for the force kernel: unit * dy/dx * scaling factor
         c = np.empty_like(dydx)
@@ -141,7 +154,7 @@ class Loss:
             forces = np.zeros((len(d.species), 3))
             _training.forces(d.structure_start, d.slot_offsets, d.slot_atoms, d.deriv_start,
                              d.blocks, d.n_functions, d.row_start, c, forces, self.n_threads)
-            delta = np.where(d.has_forces_atom[:, None], forces - d.forces, 0.0)
+            delta = np.where(has_forces_atom[:, None], forces - d.forces, 0.0)
             forces_sse = float(np.sum(delta * delta))
             value += w.w_f * forces_sse
             # F = -sum c B, so dL/dc = -(projection of dL/dF)
@@ -150,12 +163,12 @@ class Loss:
                               self.n_threads)
             dL_dc *= -1.0
         if w.w_s:
-            inverse_volume = np.where(d.has_stress, 1.0 / np.where(d.volume > 0, d.volume, 1.0),
+            inverse_volume = np.where(has_stress, 1.0 / np.where(d.volume > 0, d.volume, 1.0),
                                       0.0)
             stress = np.stack([np.bincount(d.row_structure, weights=c * d.strain[:, k],
                                            minlength=len(d.n_atoms)) for k in range(6)], axis=1)
             stress *= inverse_volume[:, None]
-            dstress = np.where(d.has_stress[:, None], stress - d.stress, 0.0)
+            dstress = np.where(has_stress[:, None], stress - d.stress, 0.0)
             stress_sse = float(np.sum(dstress * dstress))
             value += w.w_s * stress_sse
             weight = 2.0 * w.w_s * dstress * inverse_volume[:, None]
@@ -179,7 +192,7 @@ class Loss:
             else:
                 grads.append(net.weight_gradient(xk, coefficient[atoms],
                                                  n_threads=self.n_threads))
-        sums = [float(residual @ residual), float(d.has_energy.sum()),
-                forces_sse, 3.0 * float(d.has_forces_atom.sum()) if w.w_f else 0.0,
-                stress_sse, 6.0 * float(d.has_stress.sum()) if w.w_s else 0.0]
+        sums = [float(residual @ residual), float(has_energy.sum()),
+                forces_sse, 3.0 * float(has_forces_atom.sum()) if w.w_f else 0.0,
+                stress_sse, 6.0 * float(has_stress.sum()) if w.w_s else 0.0]
         return np.concatenate([[value], *grads, sums])

@@ -1,6 +1,7 @@
 """Errors of a potential on reference structures: the figures of metrics.json, the
 training log and ``fastpot evaluate``."""
 import numpy as np
+from scipy.stats import spearmanr
 
 from fastpot._mpi import SerialComm
 
@@ -13,7 +14,12 @@ def evaluate_samples(potential, samples, n_threads=None, comm=None):
     over atoms, of the length of the force error vector |F - F_ref|, meV/Å (what some MLIP
     papers quote; the vector RMSE is sqrt(3) times the component RMSE). stress_rmse/_mae: over
     the six Voigt components, meV/Å^3. Absent quantities are None (stress is left out when no
-    sample has it)."""
+    sample has it).
+
+    A committee adds energy_std_mean (the members' spread of the energy per atom, meV/atom,
+    averaged over the structures) and energy_std_spearman: the rank correlation between that
+    spread and the absolute energy error per structure, how well the uncertainty orders the
+    errors (None for fewer than three structures with energies)."""
     comm = comm or SerialComm()
     mine = []     # (index, energy error, force errors, stress errors) of this rank's share
     for index in range(comm.rank, len(samples), comm.size):
@@ -28,7 +34,9 @@ def evaluate_samples(potential, samples, n_threads=None, comm=None):
                      if sample.energy is not None else None,
                      result["forces"] - sample.forces if sample.forces is not None else None,
                      result["stress"] - sample.stress
-                     if sample.stress is not None and "stress" in result else None))
+                     if sample.stress is not None and "stress" in result else None,
+                     result["energy_std"] / sample.n_atoms if "energy_std" in result
+                     else None))
     # every rank's errors, back in the samples' order: the same figures as one process
     errors_by_sample = sorted((row for rows in comm.gather_objects(mine) for row in rows),
                               key=lambda row: row[0])
@@ -48,4 +56,11 @@ def evaluate_samples(potential, samples, n_threads=None, comm=None):
             metrics[f"{name}_mae"] = float(np.mean(np.abs(v)))
         elif name != "stress":
             metrics[f"{name}_rmse"] = metrics[f"{name}_mae"] = None
+    if potential.is_committee:
+        std = np.array([row[4] for row in errors_by_sample]) * 1000.0
+        metrics["energy_std_mean"] = float(std.mean()) if len(std) else None
+        with_energy = [row[1] is not None for row in errors_by_sample]
+        metrics["energy_std_spearman"] = (
+            float(spearmanr(std[with_energy], np.abs(errors["energy"])).statistic)
+            if errors["energy"] is not None and len(errors["energy"]) >= 3 else None)
     return metrics

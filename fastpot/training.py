@@ -21,7 +21,15 @@ rank 0 logs and writes files. The path is the one-rank path to round-off.
 
 Checkpoints (out/checkpoint.npz, atomic) hold the whole optimizer state; a run started
 again with the same options and data resumes from the last one.
+
+A committee (``committee`` = K > 1) trains K members one after the other on the same
+descriptors, stored derivatives, scaling and reference energies (prepared once): each with
+its own seeded initial weights and leaving out its own seeded `committee_leave_out` share of
+the training structures, validated on the common validation set, in an equal share of the
+time left (a member that stops early leaves its time to the next). Each member has its own
+checkpoint (out/checkpoint_member<k>.npz); a resumed run keeps finished members as they are.
 """
+import copy
 import csv
 import hashlib
 import io
@@ -91,6 +99,9 @@ DEFAULTS = {
     "derivative_memory": 1.5 * 2**30,  # bytes of stored dG/dR (all ranks); beyond, forces
                                        # of a seeded fraction of atoms are fitted
     "n_threads": None,
+    "committee": 1,                # networks trained on the same descriptors (K > 1: a
+                                   # committee, whose spread is the uncertainty)
+    "committee_leave_out": 0.2,    # share of the training structures each member leaves out
 }
 OPTIMIZERS = ("auto", "lbfgs", "adam+lbfgs", "adam")
 # "auto" runs Adam first from this many minibatches up (measured: benchmarks/RESULTS.md)
@@ -121,7 +132,7 @@ def _check_options(options, where="training options"):
         raise ValueError(f"{where}: energy_weight, force_weight and stress_weight cannot all "
                          "be 0")
     for key in ("max_iterations", "patience", "validate_every", "lbfgs_memory", "seed",
-                "batch_size", "adam_epochs"):
+                "batch_size", "adam_epochs", "committee"):
         low = 0 if key == "seed" else 1
         if not isinstance(merged[key], int) or isinstance(merged[key], bool) or \
                 merged[key] < low:
@@ -132,6 +143,9 @@ def _check_options(options, where="training options"):
         if value is not None and (not isinstance(value, (int, float)) or not value > 0):
             raise ValueError(f"{where}: {key} must be a positive number or None, got "
                              f"{value!r}")
+    leave_out = merged["committee_leave_out"]
+    if not isinstance(leave_out, (int, float)) or not 0.0 <= leave_out < 1.0:
+        raise ValueError(f"{where}: committee_leave_out must be in [0, 1), got {leave_out!r}")
     fraction = merged["adam_time_fraction"]
     if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
         raise ValueError(f"{where}: adam_time_fraction must be in (0, 1], got {fraction!r}")
@@ -191,57 +205,136 @@ class Trainer:
         self.log(f"{loss.pack().size} weights; preparation took "
                  f"{time.perf_counter() - self.start:.1f} s")
 
-        self.checkpoint = Path(out) / "checkpoint.npz" if (out and comm.rank == 0) else None
-        fingerprint = _fingerprint(opts, train, valid)
-        state = None
-        if out and resume:
-            state = comm.broadcast(_load_checkpoint(Path(out) / "checkpoint.npz", fingerprint)
-                                   if comm.rank == 0 else None)
         self.optimizer = opts["optimizer"]
         if self.optimizer == "auto":
             self.optimizer = ("adam+lbfgs" if len(loss.groups) >= AUTO_ADAM_MINIBATCHES
                               else "lbfgs")
             self.log(f"optimizer {self.optimizer} ({len(loss.groups)} minibatches; Adam first "
                      f"from {AUTO_ADAM_MINIBATCHES} up)")
-        self.run = _fresh_run(self.optimizer, loss.pack()) if state is None else state
-        self.history = self.run["history"]
-        if state is not None:
-            where = (f"epoch {state['epoch']}" if state["phase"] == "adam"
-                     else f"iteration {state['lbfgs']['iteration']}")
-            self.log(f"resumed from {Path(out) / 'checkpoint.npz'} in the {state['phase']} "
-                     f"phase at {where}")
-        self.fingerprint = fingerprint
-        self.last_checkpoint = time.perf_counter()
         self.valid = valid
+        self.out, self.resume = out, resume
+        fingerprint = _fingerprint(opts, train, valid)
+        n_members = opts["committee"]
+        losses = [loss] if n_members == 1 else self._committee_losses(loss, train)
+        runs, histories = [], []
+        for k, member_loss in enumerate(losses):
+            runs.append(self._train_member(k, n_members, member_loss, fingerprint))
+            histories.append(self.history)
+        self.history = [row for rows in histories for row in rows]
 
-        reason = None
-        if self.run["phase"] == "adam":
-            reason = self._adam_phase()
-        if reason is None and self.run["phase"] == "lbfgs":
-            reason = self._lbfgs_phase()
-        self.run["phase"] = "done"
-        self._save()
-        best = self.run["best"]
-        loss.unpack(best["x"] if np.isfinite(best["loss"]) else self.run["x"])
-        self.log(f"stopped: {reason}; best validation in the {best['phase']} phase at "
-                 f"{best['iteration']}; {time.perf_counter() - self.start:.1f} s")
-        potential = loss.potential
+        summaries = [{"adam_epochs": run["epoch"],
+                      "iterations": run["lbfgs"]["iteration"] if run["lbfgs"] else 0,
+                      "best_phase": run["best"]["phase"],
+                      "best_iteration": run["best"]["iteration"],
+                      "stop_reason": run["stop_reason"]} for run in runs]
+        if n_members == 1:
+            potential = loss.potential
+        else:
+            first = losses[0].potential
+            potential = Potential(first.sf, first.scaling,
+                                  [member.potential.members[0] for member in losses],
+                                  first.energy_unit, first.atom_energy)
+        self.loss = loss      # the shared groups and descriptors (n_threads, comm)
         potential.metadata = {"trainer": {k: v for k, v in opts.items()},
-                              "adam_epochs": self.run["epoch"],
-                              "iterations": self.run["lbfgs"]["iteration"]
-                              if self.run["lbfgs"] else 0,
-                              "best_phase": best["phase"], "best_iteration": best["iteration"],
-                              "stop_reason": reason, "n_train": len(train),
-                              "n_valid": len(valid), "mpi_ranks": comm.size}
+                              **(summaries[0] if n_members == 1 else {"members": summaries}),
+                              "n_train": len(train), "n_valid": len(valid),
+                              "mpi_ranks": comm.size}
         self.elapsed = time.perf_counter() - self.start
         if out and comm.rank == 0:
             self.write_history(Path(out) / "history.csv")
         return potential
 
+    def _train_member(self, k, n_members, loss, fingerprint):
+        """Optimise the weights of `loss` (one model, or committee member k of n_members)
+        from its checkpoint or afresh, within its share of the time budget; returns its run
+        (the loss holds the best weights)."""
+        opts, comm, out = self.options, self.comm, self.out
+        self.loss = loss
+        self.member = k if n_members > 1 else None
+        if n_members > 1:
+            name = f"checkpoint_member{k}.npz"
+            fingerprint = hashlib.sha256(f"{fingerprint} member {k}".encode()).hexdigest()
+        else:
+            name = "checkpoint.npz"
+        self.checkpoint = Path(out) / name if (out and comm.rank == 0) else None
+        state = None
+        if out and self.resume:
+            state = comm.broadcast(_load_checkpoint(Path(out) / name, fingerprint)
+                                   if comm.rank == 0 else None)
+        self.run = _fresh_run(self.optimizer, loss.pack()) if state is None else state
+        self.history = self.run["history"]
+        self.fingerprint = fingerprint
+        self.last_checkpoint = time.perf_counter()
+        who = f"member {k + 1}/{n_members}: " if n_members > 1 else ""
+        if state is not None and n_members > 1 and state["stop_reason"]:
+            self.log(f"{who}finished in {Path(out) / name} ({state['stop_reason']}): kept")
+            reason = state["stop_reason"]
+        else:
+            if state is not None:
+                where = (f"epoch {state['epoch']}" if state["phase"] == "adam"
+                         else f"iteration {state['lbfgs']['iteration']}")
+                self.log(f"{who}resumed from {Path(out) / name} in the {state['phase']} "
+                         f"phase at {where}")
+            # the whole budget counts from the start of the fit (preparation included);
+            # a committee member gets an equal share of what is left when it starts
+            now = time.perf_counter()
+            if n_members == 1:
+                self.clock_start, self.clock_budget = self.start, opts["time_budget"]
+            else:
+                left = opts["time_budget"] - (now - self.start)
+                self.clock_start = now
+                self.clock_budget = comm.broadcast(max(left, 0.0) / (n_members - k))
+                self.log(f"{who}training for at most {self.clock_budget:.0f} s, leaving out "
+                         f"{int(sum((~keep).sum() for keep in loss.keep if keep is not None))}"
+                         " training structure(s)" + (" on this rank" if comm.size > 1 else ""))
+            reason = None
+            if self.run["phase"] == "adam":
+                reason = self._adam_phase()
+            if reason is None and self.run["phase"] == "lbfgs":
+                reason = self._lbfgs_phase()
+        self.run["phase"] = "done"
+        self.run["stop_reason"] = reason
+        self._save()
+        best = self.run["best"]
+        loss.unpack(best["x"] if np.isfinite(best["loss"]) else self.run["x"])
+        self.log(f"{who}stopped: {reason}; best validation in the {best['phase']} phase at "
+                 f"{best['iteration']}; {time.perf_counter() - self.start:.1f} s")
+        return self.run
+
+    def _committee_losses(self, loss, train):
+        """The K members' losses: the prepared groups and descriptors with each member's own
+        seeded networks (output layers matched as for one model) and left-out structures
+        (seeded by the member's index over the global structure indices, so the same on
+        every rank)."""
+        opts = self.options
+        base = loss.potential
+        n_out = min(int(round(opts["committee_leave_out"] * len(train))), len(train) - 1)
+        losses = []
+        for k in range(opts["committee"]):
+            left_out = np.zeros(len(train), dtype=bool)
+            left_out[np.random.default_rng([opts["seed"], 3, k]).choice(
+                len(train), size=n_out, replace=False)] = True
+            keep = [~left_out[g.indices] if g is not None else None for g in loss.groups]
+            rng = np.random.default_rng([opts["seed"], 4, k])
+            networks = {e: Network(net.layers, net.activations).initialize(rng)
+                        for e, net in base.networks.items()}
+            potential = Potential(base.sf, base.scaling, networks, base.energy_unit,
+                                  base.atom_energy)
+            who = f"member {k + 1}/{opts['committee']}: "
+            _match_output_scale(potential, [s for s, out in zip(train, left_out) if not out],
+                                loss.n_threads, lambda message: self.log(who + message))
+            # the same normalisation per kept structure as the whole set's
+            weights = copy.copy(loss.weights)
+            scale = len(train) / (len(train) - n_out)
+            weights.w_e, weights.w_f, weights.w_s = (scale * weights.w_e, scale * weights.w_f,
+                                                     scale * weights.w_s)
+            losses.append(Loss(loss.groups, loss.X, potential, weights, loss.n_threads,
+                               loss.comm, keep))
+        return losses
+
     def _over_budget(self):
         """Rank 0's clock decides, so that every rank stops at the same step."""
-        return self.comm.broadcast(time.perf_counter() - self.start
-                                   > self.options["time_budget"])
+        return self.comm.broadcast(time.perf_counter() - self.clock_start > self.clock_budget)
 
     def _adam_phase(self):
         """Minibatch Adam; returns the stop reason when the whole fit ends here, None when
@@ -254,8 +347,8 @@ class Trainer:
         adam = Adam.from_arrays(run["adam"]) if run["adam"] else Adam(run["x"])
         n_groups = len(loss.groups)
         share = opts["adam_time_fraction"] if self.optimizer == "adam+lbfgs" else 1.0
-        budget = opts["time_budget"] * share
-        phase_start = time.perf_counter() - self.start
+        budget = self.clock_budget * share
+        phase_start = time.perf_counter() - self.clock_start
         reason = None
         while reason is None:
             plan = run["plan"] or opts["adam_epochs"]
@@ -268,7 +361,7 @@ class Trainer:
             sums = np.zeros(6)
             order = np.random.default_rng([opts["seed"], 1, run["epoch"]]).permutation(n_groups)
             for group in order:
-                if self.comm.broadcast(time.perf_counter() - self.start > budget):
+                if self.comm.broadcast(time.perf_counter() - self.clock_start > budget):
                     reason = "time_budget"
                     break
                 _, gradient = loss(adam.state["x"], group=int(group))
@@ -285,7 +378,7 @@ class Trainer:
                 row["learning_rate"] = rate
                 self._improves(row, "adam", run["epoch"])
                 if run["plan"] is None:
-                    elapsed = time.perf_counter() - self.start
+                    elapsed = time.perf_counter() - self.clock_start
                     epoch_time = max(elapsed - phase_start, 1e-9)
                     run["plan"] = self.comm.broadcast(int(np.clip(
                         (budget - phase_start) // epoch_time, 1, opts["adam_epochs"])))
@@ -435,6 +528,7 @@ class Trainer:
         loss, valid = self.loss, self.valid
         elapsed = time.perf_counter() - self.start
         row = {"phase": phase, "iteration": iteration, "elapsed_s": elapsed,
+               **({"member": self.member} if self.member is not None else {}),
                "train_loss": train_loss, "train_energy_rmse": train["energy"],
                "train_forces_component_rmse": train["forces_component"],
                "train_stress_rmse": train["stress"]}
@@ -452,7 +546,8 @@ class Trainer:
             row["valid_loss"] = train_loss
         self.history.append(row)
         label = "epoch" if phase == "adam" else "iter "
-        line = (f"{phase:5s} {label} {iteration:6d}  train E {1000 * train['energy']:8.3f} "
+        who = f"member {self.member + 1} " if self.member is not None else ""
+        line = (f"{who}{phase:5s} {label} {iteration:6d}  train E {1000 * train['energy']:8.3f} "
                 f"meV/atom  F {1000 * train['forces_component']:8.2f} meV/Å | valid E "
                 f"{1000 * row['valid_energy_rmse']:8.3f}  F "
                 f"{1000 * row['valid_forces_component_rmse']:8.2f}")
@@ -491,7 +586,7 @@ def _fresh_run(optimizer, x0):
     return {"phase": "adam" if optimizer != "lbfgs" else "lbfgs", "x": x0.copy(),
             "adam": None, "epoch": 0, "plan": None, "lbfgs": None, "lbfgs_best": 0,
             "best": {"x": x0.copy(), "loss": np.inf, "phase": "start", "iteration": 0},
-            "history": []}
+            "history": [], "stop_reason": None}
 
 
 def _scaling(sf, groups, opts, comm):
@@ -638,7 +733,7 @@ def _save_checkpoint(path, fingerprint, run):
         optimizer = LBFGS.__new__(LBFGS)
         optimizer.state = run["lbfgs"]
         arrays.update({f"lbfgs_{k}": v for k, v in optimizer.save_arrays().items()})
-    scalars = {k: run[k] for k in ("phase", "epoch", "plan", "lbfgs_best")}
+    scalars = {k: run[k] for k in ("phase", "epoch", "plan", "lbfgs_best", "stop_reason")}
     scalars["best"] = {k: v for k, v in run["best"].items() if k != "x"}
     arrays["scalars"] = np.array(json.dumps(scalars))
     arrays["history"] = np.array(json.dumps(run["history"]))
@@ -658,6 +753,7 @@ def _load_checkpoint(path, fingerprint):
                 return None
             scalars = json.loads(str(f["scalars"]))
             run = {k: scalars[k] for k in ("phase", "epoch", "plan", "lbfgs_best")}
+            run["stop_reason"] = scalars.get("stop_reason") if run["phase"] == "done" else None
             run["x"] = np.array(f["x"])
             run["best"] = dict(scalars["best"], x=np.array(f["best_x"]))
             run["adam"] = ({k[len("adam_"):]: np.array(f[k]) for k in f.files
