@@ -65,9 +65,9 @@ def run_ranks(tmp_path, n_ranks, options=OPTIONS):
     return json.loads(result_file.read_text())
 
 
-def serial_history():
+def serial_history(options=OPTIONS):
     samples = emt_samples(16, element="Cu", size=1, seed=21, alloy="Ag")
-    trainer = Trainer({**OPTIONS, "n_threads": 1}, log=None)
+    trainer = Trainer({**options, "n_threads": 1}, log=None)
     potential = trainer.fit(samples)
     weights = np.concatenate([potential.networks[e].weights for e in potential.elements])
     stored = sum(g.derivative_bytes for g in trainer.loss.groups)
@@ -93,6 +93,20 @@ def test_ranks_follow_the_one_process_path(tmp_path, n_ranks):
     # each rank holds its share of the stored derivatives, together all of them
     assert sum(result["stored"]) == stored
     assert max(result["stored"]) < 1.6 * stored / n_ranks
+
+
+@needs_mpi
+def test_a_committee_on_two_ranks_follows_the_one_process_path(tmp_path):
+    """Each member leaves out the same structures whichever rank holds them."""
+    options = {**OPTIONS, "committee": 2, "adam_epochs": 2, "max_iterations": 6}
+    history, weights, _ = serial_history(options)
+    result = run_ranks(tmp_path, 2, options)
+    assert [(r["member"], r["iteration"]) for r in result["history"]] == \
+        [(r["member"], r["iteration"]) for r in history]
+    for mine, theirs in zip(history, result["history"]):
+        assert theirs["train_loss"] == pytest.approx(mine["train_loss"], rel=1e-8)
+        assert theirs["valid_loss"] == pytest.approx(mine["valid_loss"], rel=1e-8)
+    np.testing.assert_allclose(result["weights"], weights, rtol=1e-6, atol=1e-9)
 
 
 @needs_mpi
