@@ -1,4 +1,4 @@
-"""The ``fastpot`` command line: info, demo, train, evaluate, md."""
+"""The ``fastpot`` command line: info, demo, train, evaluate, md, select."""
 import argparse
 import sys
 
@@ -260,6 +260,60 @@ def _learning_curve(history, out, log):
     log(f"wrote {out / 'learning_curve.png'}")
 
 
+def _select(args):
+    """The frames of a trajectory a committee disagrees on most, for labelling
+    (fastpot/select.py)."""
+    import io
+
+    import ase.io
+    from ase import Atoms
+
+    from fastpot import Potential
+    from fastpot._files import atomic_write
+    from fastpot.select import MIN_DISTANCE, select_frames
+    potential = Potential.load(args.model)
+    if not potential.is_committee:
+        raise ValueError(f"{args.model} is a single model; selection needs a committee "
+                         "(train one with fastpot train --committee K)")
+    try:
+        frames = ase.io.read(args.trajectory, index=":")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"trajectory file not found: {args.trajectory}") from None
+    except Exception as error:      # ASE raises many kinds for a file it cannot parse
+        raise ValueError(f"cannot read {args.trajectory}: {error}") from None
+    names = [f"{args.trajectory}, frame {k}" for k in range(len(frames))]
+    if not frames:
+        raise ValueError(f"{args.trajectory} has no frames")
+    picked = select_frames(potential, frames, args.n, by=args.by,
+                           min_distance=MIN_DISTANCE if args.min_distance is None
+                           else args.min_distance, n_threads=args.threads,
+                           names=names)
+    unit = "eV/Å" if args.by == "forces" else "eV/atom"
+    print(f"{'frame':>7s}  {'disagreement (' + unit + ')':>24s}  {'energy std (eV)':>15s}  "
+          "near-duplicates skipped before it")
+    chosen = []
+    for entry in picked:
+        k = entry["index"]
+        print(f"{k:7d}  {entry['disagreement']:24.5g}  {entry['energy_std']:15.5g}  "
+              f"{entry['skipped']}")
+        # positions, elements and cell only: any energies and forces in the trajectory are
+        # the model's own, not labels
+        frame = frames[k]
+        clean = Atoms(numbers=frame.numbers, positions=frame.positions, cell=frame.cell,
+                      pbc=frame.pbc)
+        clean.info.update(source=args.trajectory, frame=k, committee_energy_std=entry[
+            "energy_std"], **({"committee_max_force_std": entry["max_force_std"]}
+                              if "max_force_std" in entry else {}))
+        chosen.append(clean)
+    text = io.StringIO()
+    ase.io.write(text, chosen, format="extxyz")
+    atomic_write(args.out, text.getvalue())
+    short = f" (fewer than {args.n}: the rest were near-duplicates)" if len(picked) < args.n \
+        and len(picked) < len(frames) else ""
+    print(f"wrote {len(picked)} of {len(frames)} frames to {args.out}{short}")
+    return 0
+
+
 def _evaluate(args):
     import json
 
@@ -330,6 +384,23 @@ def build_parser():
     ipi.add_argument("--threads", type=int)
     ipi.add_argument("--verbose", action="store_true", help="print every energy")
     ipi.set_defaults(run=_ipi)
+    pick = sub.add_parser("select", help="frames a committee disagrees on most, to label "
+                                         "next (active learning)")
+    pick.add_argument("model", help="a committee .fastpot file (fastpot train --committee K)")
+    pick.add_argument("trajectory", help="frames to choose from (any ASE-readable file)")
+    pick.add_argument("--n", type=int, required=True, help="how many frames to select")
+    pick.add_argument("--out", default="candidates.extxyz",
+                      help="where the selected frames go (default candidates.extxyz)")
+    pick.add_argument("--by", choices=["forces", "energy"], default="forces",
+                      help="disagreement: the largest per-atom force std (default) or the "
+                           "energy std per atom")
+    pick.add_argument("--min-distance", type=float, default=None,
+                      help="skip frames closer than this in descriptor space to one already "
+                           "picked (RMS of scaled descriptor means and spreads; default "
+                           "0.01; 0 keeps all)")
+    pick.add_argument("--threads", type=int)
+    pick.set_defaults(run=_select)
+
     dyn = sub.add_parser("md", help="molecular dynamics with a trained model")
     dyn.add_argument("model", help="a .fastpot file")
     dyn.add_argument("structure", help="starting structure (any ASE-readable file)")
