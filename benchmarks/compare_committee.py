@@ -9,9 +9,9 @@ kept neighbour list (as MD and the calculator call it); the single model, the co
 (mean and energy std; one backward pass), and the committee with forces_std (one backward
 pass per member) are timed interleaved, and the medians and their ratios reported.
 
-Not measured here yet (left to do): committee-mean against single test errors at the same
-wall time on mlearn and w_maml, Spearman of energy std against absolute error, std on
-compressed and expanded cells: they need `fastpot train --committee`, not written yet.
+Trained committees against one model at the same wall time, the Spearman correlation of
+their spread with the error and their spread on unfamiliar structures:
+benchmarks/compare_committee_training.py.
 """
 import argparse
 import sys

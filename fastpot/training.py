@@ -54,7 +54,7 @@ from fastpot.potential import Potential
 from fastpot.reference_energies import Compositions, isolated_atom_energies, \
     reference_energies
 from fastpot.scaling import Scaling
-from fastpot.symmetry_sets import default_symmetry_functions
+from fastpot.symmetry_sets import default_symmetry_functions, polynomial_symmetry_functions
 from fastpot.training_set import TrainingSet, atoms_fitted
 
 __all__ = ["DEFAULTS", "Trainer", "evaluate_samples"]
@@ -67,6 +67,8 @@ DEFAULTS = {
     "n_angular_eta": 2,            # angular widths per neighbour pair
     "zetas": [1.0, 2.0, 4.0, 16.0],
     "wide_angular": True,          # n2p2 type 9 (True) or type 3 (False)
+    "descriptors": "gaussian",     # "gaussian" (types 2 and 9/3) or "polynomial" (types 20
+                                   # and 22: compact windows, 2 len(zetas) angle windows)
     "cutoff_type": "poly2",
     "hidden_layers": [25, 25],
     "activation": "t",             # n2p2 letter for the hidden layers (output is linear)
@@ -104,6 +106,7 @@ DEFAULTS = {
     "committee_leave_out": 0.2,    # share of the training structures each member leaves out
 }
 OPTIMIZERS = ("auto", "lbfgs", "adam+lbfgs", "adam")
+DESCRIPTORS = ("gaussian", "polynomial")
 # "auto" runs Adam first from this many minibatches up (measured: benchmarks/RESULTS.md)
 AUTO_ADAM_MINIBATCHES = 50
 # The stored derivatives never take more than this fraction of the machine's memory.
@@ -149,6 +152,9 @@ def _check_options(options, where="training options"):
     fraction = merged["adam_time_fraction"]
     if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
         raise ValueError(f"{where}: adam_time_fraction must be in (0, 1], got {fraction!r}")
+    if merged["descriptors"] not in DESCRIPTORS:
+        raise ValueError(f"{where}: descriptors must be one of {', '.join(DESCRIPTORS)}, got "
+                         f"{merged['descriptors']!r}")
     if merged["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"{where}: optimizer must be one of {', '.join(OPTIMIZERS)}, got "
                          f"{merged['optimizer']!r}")
@@ -464,11 +470,20 @@ class Trainer:
             raise ValueError(f"validation data has element(s) {missing} absent from the "
                              "training data")
         r_inner = opts["r_inner"] or _inner_radius(train, opts["cutoff"])
-        sf = default_symmetry_functions(elements, cutoff=opts["cutoff"], r_inner=r_inner,
-                                        n_shifted=opts["n_shifted"], n_centred=opts["n_centred"],
-                                        n_angular_eta=opts["n_angular_eta"],
-                                        zetas=tuple(opts["zetas"]), wide=opts["wide_angular"],
-                                        cutoff_type=opts["cutoff_type"])
+        if opts["descriptors"] == "polynomial":
+            sf = polynomial_symmetry_functions(elements, cutoff=opts["cutoff"], r_inner=r_inner,
+                                               n_shifted=opts["n_shifted"],
+                                               n_centred=opts["n_centred"],
+                                               n_angular_eta=opts["n_angular_eta"],
+                                               n_angles=2 * len(opts["zetas"]))
+        else:
+            sf = default_symmetry_functions(elements, cutoff=opts["cutoff"], r_inner=r_inner,
+                                            n_shifted=opts["n_shifted"],
+                                            n_centred=opts["n_centred"],
+                                            n_angular_eta=opts["n_angular_eta"],
+                                            zetas=tuple(opts["zetas"]),
+                                            wide=opts["wide_angular"],
+                                            cutoff_type=opts["cutoff_type"])
         log(f"{len(train)} training / {len(valid or ())} validation structures, elements "
             f"{' '.join(elements)}; {', '.join(f'{e}: {sf.n_functions(e)}' for e in elements)}"
             f" symmetry functions, cutoff {opts['cutoff']} Å")

@@ -78,3 +78,30 @@ def test_default_sets_are_complete_and_informative():
     assert {f.kind for f in narrow.functions["Si"]} == {2, 3}
     with pytest.raises(ValueError, match="need 0 < r_inner < cutoff"):
         default_symmetry_functions(["Si"], cutoff=0.5)
+
+
+def test_polynomial_sets_are_valid_and_informative():
+    from fastpot.symmetry_sets import angle_windows, polynomial_symmetry_functions
+    sf = polynomial_symmetry_functions(["Cu", "O"], cutoff=5.5, r_inner=1.6)
+    # per element: 2 neighbours x 12 radial + 3 pairs x (2 reaches x 8 angle windows)
+    assert sf.n_functions("Cu") == sf.n_functions("O") == 2 * 12 + 3 * 16
+    assert {f.kind for f in sf.functions["Cu"]} == {20, 22} and sf.cutoff == 5.5
+    assert all(f.rc <= 5.5 for f in sf.functions["Cu"])
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    atoms.symbols[::4] = "O"
+    atoms.rattle(0.05, seed=0)
+    for element, block in sf.compute(atoms).items():
+        # compact windows can be empty (no pair of neighbours at small angles within a short
+        # reach of a dense solid, radial bumps below the first shell), but most see pairs
+        angular = [k for k, f in enumerate(sf.functions[element]) if f.kind == 22]
+        assert (block[:, angular].max(axis=0) > 0).mean() > 0.75
+    windows = angle_windows(8)
+    assert windows[0] == (-38.5714285714, 38.5714285714)      # centred on 0
+    assert windows[-1][0] + windows[-1][1] == pytest.approx(360.0)   # centred on 180
+    assert all(0 <= left and right <= 180 for left, right in windows[1:-1])
+    for n in range(2, 13):
+        assert len(set(angle_windows(n))) == n
+        polynomial_symmetry_functions(["Si"], cutoff=5.0, r_inner=2.0, n_angles=n)
+    assert angle_windows(1) == [(0.0, 180.0)]
+    with pytest.raises(ValueError, match="need 0 < r_inner < cutoff"):
+        polynomial_symmetry_functions(["Si"], cutoff=0.5)

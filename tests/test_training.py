@@ -335,3 +335,16 @@ def test_outlier_options_leave_out_what_they_say():
         _without_outliers(samples, {**DEFAULTS, "max_force": 1e-6}, quiet)
     with pytest.raises(ValueError, match="max_force must be a positive number or None"):
         Trainer(max_force=-1.0)
+
+
+def test_polynomial_descriptors_train_with_an_exact_gradient():
+    samples = emt_samples(6, element="Cu", size=1, seed=15, alloy="Au")
+    objective = small_objective(samples, descriptors="polynomial", stress_weight=0.5)
+    assert {f.kind for fs in objective.potential.sf.functions.values() for f in fs} == \
+        {20, 22}
+    x = objective.pack()
+    objective.unpack(x + np.random.default_rng(4).normal(size=x.size) * 0.3)
+    finite_difference_check(objective)
+    with pytest.raises(ValueError, match="descriptors must be one of gaussian, polynomial, "
+                                         "got 'chebyshev'"):
+        Trainer(descriptors="chebyshev")

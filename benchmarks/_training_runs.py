@@ -1,0 +1,48 @@
+"""Training runs started side by side, for comparisons at the same wall time."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_data():
+    return Path(os.environ.get("FASTPOT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def data_name(folder):
+    """"mlearn/Si" for an mlearn element, else the folder's name."""
+    folder = Path(folder)
+    return f"mlearn/{folder.name}" if folder.parent.name == "mlearn" else folder.name
+
+
+def train_side_by_side(folder, work, budget, variants, threads=1):
+    """Start `fastpot train` on folder/train.extxyz (tested on folder/test.extxyz) once per
+    variant {name: extra command-line arguments}, all at the same time with `threads` each
+    and the same --time-budget, so that they share the machine alike; wait for all. Returns
+    {name: metrics.json with wall_s added}; the models are in work/<name>/model.fastpot."""
+    fastpot = Path(sys.executable).parent / "fastpot"
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    runs = {}
+    for name, extra in variants.items():
+        out = Path(work) / name
+        out.mkdir(parents=True, exist_ok=True)
+        command = [str(fastpot), "train", "--train", str(folder / "train.extxyz"), "--test",
+                   str(folder / "test.extxyz"), "--out", str(out), "--time-budget",
+                   str(budget), "--threads", str(threads), *extra]
+        log = open(out / "stdout.log", "w")
+        runs[name] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env),
+                      log, time.perf_counter())
+    results = {}
+    for name, (process, log, started) in runs.items():
+        code = process.wait()
+        log.close()
+        if code != 0:
+            raise RuntimeError(f"{name} training failed: see {Path(work) / name / 'stdout.log'}")
+        metrics = json.loads((Path(work) / name / "metrics.json").read_text())
+        metrics["wall_s"] = time.perf_counter() - started
+        results[name] = metrics
+    return results
