@@ -40,3 +40,4 @@ cdef extern from "_simd.h" nogil:
     double fp_dot(int m, const double *x, const double *y)
     void fp_axpy(int m, double a, const double *x, double *y)
     void fp_axpy2(int m, double a, const double *x1, const double *x2, double *y1, double *y2)
+    void fp_tanh_block(int m, const double *z, double *t, double *d1, double *d2)

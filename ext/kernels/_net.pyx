@@ -21,6 +21,7 @@ from libc.stdint cimport int32_t, int64_t
 
 from _contract cimport *
 from _parallel cimport parallel_for, fail
+from _simd cimport fp_tanh_block
 
 cdef enum:
     CHUNK = 32            # atoms per gradient accumulator
@@ -122,6 +123,10 @@ cdef void atom_forward(const Net *net, const double *w, const double *x, double 
         s = net.scale[l - 1]
         for k in range(n_out):
             z[l * W + k] *= s
+        if net.act[l - 1] == ACTIVATION_TANH:
+            fp_tanh_block(n_out, &z[l * W], &a[l * W], &d1[l * W], &d2[l * W])
+            continue
+        for k in range(n_out):
             a[l * W + k] = activate(net.act[l - 1], z[l * W + k], &d1[l * W + k],
                                     &d2[l * W + k])
 
