@@ -42,6 +42,19 @@ def test_forward_matches_numpy_reference(letter, normalize):
                                rtol=1e-13, atol=1e-14)
 
 
+def test_vectorised_tanh_is_as_accurate_as_libm():
+    """The kernels' tanh (ext/_simd.h fp_tanh_block) over the whole range, tiny arguments,
+    both signs, the series/exponential switch at 1/16 and NaN; its derivative too."""
+    net = Network([1, 1, 1], "tl", weights=np.array([1.0, 0.0, 1.0, 0.0]))
+    grid = np.concatenate([np.linspace(-40, 40, 100001), np.geomspace(1e-300, 2.0, 4001),
+                           -np.geomspace(1e-300, 2.0, 4001), [0.0625, -0.0625, 0.0]])
+    values, gradient = net.evaluate(grid[:, None])
+    reference = np.tanh(grid)
+    np.testing.assert_allclose(values, reference, rtol=1.5e-15, atol=0)
+    np.testing.assert_allclose(gradient[:, 0], 1 - reference**2, rtol=0, atol=5e-16)
+    assert np.isnan(net.evaluate(np.array([[np.nan]]), gradient=False)[0])
+
+
 @pytest.mark.parametrize("letter", [a for a in ALL if a != "r"])
 def test_input_gradient_matches_finite_differences(letter):
     net = random_net(letter + "t" + "l", normalize=(letter == "t"))
