@@ -17,7 +17,7 @@ from fastpot._memory import physical_memory
 from fastpot._threading import resolve_threads
 from fastpot.neighbors import NeighborList, check_no_overlap
 from fastpot.symmetry_factored import (FACTORED_TYPES, CompactAngular, CompactRadial,
-                                       WeightedAngular, WeightedRadial, factored_tables,
+                                       WeightedAngular, WeightedRadial, _g, factored_tables,
                                        neighbor_elements)
 from fastpot.symmetry_factored import checked as _checked_factored
 
@@ -47,8 +47,8 @@ class Radial:
         return (2, self.rc, self.eta, self.rs, index[self.neighbor])
 
     def describe(self):
-        return (f"{self.center} type 2 neighbor {self.neighbor} eta={self.eta:g} "
-                f"rs={self.rs:g} rc={self.rc:g}")
+        return (f"{self.center} type 2 neighbor {self.neighbor} eta={_g(self.eta)} "
+                f"rs={_g(self.rs)} rc={_g(self.rc)}")
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ class Angular:
 
     def describe(self):
         return (f"{self.center} type {self.kind} neighbors {self.neighbor1} {self.neighbor2} "
-                f"eta={self.eta:g} lambda={self.lam:g} zeta={self.zeta:g} rc={self.rc:g} "
-                f"rs={self.rs:g}")
+                f"eta={_g(self.eta)} lambda={_g(self.lam)} zeta={_g(self.zeta)} "
+                f"rc={_g(self.rc)} rs={_g(self.rs)}")
 
 
 def function_row(f):

@@ -1,0 +1,338 @@
+"""Bad inputs at every entry point, as one matrix (issue 12, the robustness campaign).
+
+Each table lists inputs that must be refused with a clear error: the exception type and a
+message naming the field, file, line, atom or structure at fault (``match=``). Nothing may
+crash, hang, return NaN silently or allocate gigabytes. One small runner per table; the
+valid inputs they corrupt are built by the helpers below.
+"""
+import json
+import shutil
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+
+import fastpot
+from fastpot import (Angular, NeighborList, Potential, Radial, SymmetryFunctions,
+                     neighbor_list, read_input_data)
+from fastpot.symmetry_factored import (CompactAngular, CompactRadial, WeightedAngular,
+                                       WeightedRadial)
+
+from conftest import shared_data_dir
+from potentials import ideal_gas_potential, synthetic_potential
+
+H2O = shared_data_dir() / "n2p2" / "H2O_RPBE-D3"
+needs_h2o = pytest.mark.skipif(not H2O.is_dir(), reason=f"n2p2 reference data not at {H2O}")
+
+
+# -- small valid inputs -------------------------------------------------------------------------
+def _cell():
+    return np.eye(3) * 4.0
+
+
+def _positions():
+    return np.array([[0.0, 0.0, 0.0], [1.5, 0.0, 0.0], [0.0, 1.5, 0.0]])
+
+
+def _readonly(array):
+    array = np.array(array)
+    array.flags.writeable = False
+    return array
+
+
+def _copper(n=1):
+    return bulk("Cu", "fcc", a=3.6, cubic=True).repeat(n)
+
+
+@pytest.fixture(scope="module")
+def potential():
+    return synthetic_potential()
+
+
+@pytest.fixture(scope="module")
+def gas():
+    """A zero-energy copper potential with a short cutoff: MD with it is cheap."""
+    return ideal_gas_potential()
+
+
+# -- neighbour lists ----------------------------------------------------------------------------
+NAN_POSITIONS = np.array([[0.0, 0.0, 0.0], [np.nan, 0.0, 0.0]])
+NEIGHBOR_LIST_CASES = [
+    pytest.param(dict(positions=NAN_POSITIONS), ValueError, r"positions of atom 1 is not finite",
+                 id="nan-position"),
+    pytest.param(dict(positions=[[0.0, np.inf, 0.0]]), ValueError, r"atom 0 is not finite",
+                 id="inf-position"),
+    pytest.param(dict(positions=np.zeros((3, 2))), ValueError,
+                 r"positions must have shape \(n_atoms, 3\)", id="positions-2-columns"),
+    pytest.param(dict(positions=np.zeros(3)), ValueError, r"positions must have shape",
+                 id="positions-1d"),
+    pytest.param(dict(positions=np.zeros((2, 3, 1))), ValueError, r"positions must have shape",
+                 id="positions-3d"),
+    pytest.param(dict(positions=[[0, 0, 0], [1, 2]]), TypeError, r"positions must be an array",
+                 id="positions-ragged"),
+    pytest.param(dict(positions=np.array([["a", "b", "c"]])), TypeError,
+                 r"positions must be an array of real numbers, got dtype", id="positions-str"),
+    pytest.param(dict(positions=np.zeros((2, 3), dtype=complex)), TypeError,
+                 r"positions must be an array of real numbers", id="positions-complex"),
+    pytest.param(dict(positions=np.zeros((2, 3), dtype=bool)), TypeError,
+                 r"positions must be an array of real numbers", id="positions-bool"),
+    pytest.param(dict(positions=np.array([[0, 0, 0], [1, 1, None]], dtype=object)), TypeError,
+                 r"positions must be an array of real numbers", id="positions-object-none"),
+    pytest.param(dict(positions=np.array([[0.0, 0.0, 0.0], [np.nan, 1, 1]], dtype=">f8")),
+                 ValueError, r"positions of atom 1", id="positions-big-endian-nan"),
+    pytest.param(dict(positions=np.zeros((2, 6))[:, ::2] + [[0, 0, 0], [np.nan, 0, 0]]),
+                 ValueError, r"positions of atom 1", id="positions-non-contiguous-nan"),
+    pytest.param(dict(positions=_readonly(NAN_POSITIONS)), ValueError, r"positions of atom 1",
+                 id="positions-read-only-nan"),
+    pytest.param(dict(cell=np.full((3, 3), np.nan)), ValueError, r"cell has non-finite entries",
+                 id="cell-nan"),
+    pytest.param(dict(cell=[1.0, np.inf, 1.0]), ValueError, r"cell has non-finite entries",
+                 id="cell-lengths-inf"),
+    pytest.param(dict(cell=np.eye(2)), ValueError, r"cell must have shape \(3, 3\) or \(3,\)",
+                 id="cell-2x2"),
+    pytest.param(dict(cell=np.zeros((3, 3), dtype=complex)), TypeError,
+                 r"cell must be an array of real numbers", id="cell-complex"),
+    pytest.param(dict(cell=np.zeros((3, 3))), ValueError,
+                 r"cell vector 0 is zero but direction 0 is periodic", id="cell-zero-periodic"),
+    pytest.param(dict(cell=[[4, 0, 0], [8, 0, 0], [0, 0, 4]]), ValueError,
+                 r"cell is singular", id="cell-singular"),
+    pytest.param(dict(cell=[[4, 0, 0], [0, 4, 0], [0, 4, 1e-14]]), ValueError,
+                 r"cell is singular", id="cell-nearly-singular"),
+    pytest.param(dict(cell=[[4, 0, 0], [8, 0, 0], [0, 0, 4]], pbc=[True, True, False]),
+                 ValueError, r"periodic cell vectors 0 and 1 are parallel",
+                 id="cell-parallel-2d"),
+    pytest.param(dict(cell=[[0, 0, 0], [0, 4, 0], [0, 0, 4]], pbc=[True, False, False]),
+                 ValueError, r"cell vector 0 is zero", id="cell-zero-1d"),
+    pytest.param(dict(pbc=[True, False]), ValueError, r"pbc must be one boolean or three",
+                 id="pbc-two"),
+    pytest.param(dict(pbc="yes"), TypeError, r"pbc must be booleans", id="pbc-string"),
+    pytest.param(dict(pbc=[0.5, 1.0, 1.0]), TypeError, r"pbc must be booleans", id="pbc-float"),
+    pytest.param(dict(cutoff=0.0), ValueError, r"cutoff must be a finite number > 0",
+                 id="cutoff-zero"),
+    pytest.param(dict(cutoff=-1.0), ValueError, r"cutoff must be a finite number > 0",
+                 id="cutoff-negative"),
+    pytest.param(dict(cutoff=np.nan), ValueError, r"cutoff must be a finite number > 0",
+                 id="cutoff-nan"),
+    pytest.param(dict(cutoff=np.inf), ValueError, r"cutoff must be a finite number > 0",
+                 id="cutoff-inf"),
+    pytest.param(dict(cutoff="3.0"), TypeError, r"cutoff must be a real number", id="cutoff-str"),
+    pytest.param(dict(cutoff=True), TypeError, r"cutoff must be a real number", id="cutoff-bool"),
+    pytest.param(dict(cutoff=None), TypeError, r"cutoff is required", id="cutoff-missing"),
+    pytest.param(dict(cutoff=[2.0, 3.0]), TypeError, r"cutoff must be a single number",
+                 id="cutoff-per-atom"),
+    pytest.param(dict(cutoff=1e6), ValueError, r"cutoff 1e\+06 is .* times the shortest cell",
+                 id="cutoff-huge-periodic"),
+    pytest.param(dict(cutoff=1e6, pbc=False, max_pairs=4), ValueError,
+                 r"would hold more than max_pairs=4 pairs", id="cutoff-huge-max-pairs"),
+    pytest.param(dict(quantities="ijx"), ValueError, r"unknown quantity letter\(s\) 'x'",
+                 id="quantities-unknown"),
+    pytest.param(dict(quantities=""), TypeError, r"quantities must be a string",
+                 id="quantities-empty"),
+    pytest.param(dict(quantities=["i", "j"]), TypeError, r"quantities must be a string",
+                 id="quantities-list"),
+    pytest.param(dict(n_threads=0), ValueError, r"n_threads must be a positive integer",
+                 id="threads-zero"),
+    pytest.param(dict(n_threads=1.5), TypeError, r"n_threads must be a positive integer",
+                 id="threads-float"),
+    pytest.param(dict(atoms="Cu"), TypeError, r"expected an ase.Atoms object, got str",
+                 id="atoms-not-atoms"),
+    pytest.param(dict(atoms=Atoms("Cu")), TypeError, r"either an Atoms object or positions",
+                 id="atoms-and-positions"),
+]
+
+
+@pytest.mark.parametrize("change, error, match", NEIGHBOR_LIST_CASES)
+def test_neighbor_list(change, error, match):
+    arguments = dict(quantities="ijd", cutoff=2.0, positions=_positions(), cell=_cell(),
+                     pbc=True)
+    arguments.update(change)
+    if "atoms" in change and change["atoms"] == "Cu":
+        del arguments["positions"], arguments["cell"], arguments["pbc"]
+    with pytest.raises(error, match=match):
+        neighbor_list(**arguments)
+
+
+NEIGHBOR_OBJECT_CASES = [
+    pytest.param(dict(cutoff=0.0), {}, ValueError, r"cutoff must be a finite number > 0",
+                 id="cutoff-zero"),
+    pytest.param(dict(cutoff=np.nan), {}, ValueError, r"cutoff must be a finite number > 0",
+                 id="cutoff-nan"),
+    pytest.param(dict(cutoff=-np.inf), {}, ValueError, r"cutoff must be a finite number > 0",
+                 id="cutoff-minus-inf"),
+    pytest.param(dict(skin=-0.1), {}, ValueError, r"skin must be a finite number >= 0",
+                 id="skin-negative"),
+    pytest.param(dict(skin=np.nan), {}, ValueError, r"skin must be a finite number >= 0",
+                 id="skin-nan"),
+    pytest.param(dict(skin="0.5"), {}, TypeError, r"skin must be a real number", id="skin-str"),
+    pytest.param(dict(n_threads=-2), {}, ValueError, r"n_threads must be a positive integer",
+                 id="threads-negative"),
+    pytest.param({}, dict(positions=NAN_POSITIONS), ValueError, r"positions of atom 1",
+                 id="build-nan"),
+    pytest.param({}, dict(positions=np.zeros((2, 4))), ValueError, r"positions must have shape",
+                 id="build-shape"),
+    pytest.param({}, dict(cell=[[4, 0, 0], [4, 0, 0], [0, 0, 4]]), ValueError,
+                 r"cell is singular", id="build-singular-cell"),
+    pytest.param({}, dict(positions=None), TypeError, r"no structure given", id="build-nothing"),
+    pytest.param(dict(max_pairs=2), {}, ValueError, r"more than max_pairs=2 pairs",
+                 id="build-max-pairs"),
+]
+
+
+@pytest.mark.parametrize("options, structure, error, match", NEIGHBOR_OBJECT_CASES)
+def test_neighbor_list_object(options, structure, error, match):
+    with pytest.raises(error, match=match):
+        nl = NeighborList(**{"cutoff": 2.0, **options})
+        nl.build(**{"positions": _positions(), "cell": _cell(), "pbc": True, **structure})
+
+
+def test_neighbor_list_update_refuses_nan_and_keeps_the_list():
+    nl = NeighborList(2.0, skin=0.3).build(positions=_positions(), cell=_cell(), pbc=True)
+    with pytest.raises(ValueError, match=r"positions of atom 1 is not finite"):
+        nl.update(positions=NAN_POSITIONS.tolist() + [[0, 0, 0]], cell=_cell(), pbc=True)
+    assert nl.n_pairs > 0 and np.isfinite(nl.distances).all()
+
+
+# -- symmetry-function definitions ------------------------------------------------------------
+def _radial(**change):
+    return Radial(**{"center": "Cu", "neighbor": "Cu", "eta": 0.5, "rs": 0.0, "rc": 4.0,
+                     **change})
+
+
+def _angular(**change):
+    return Angular(**{"center": "Cu", "neighbor1": "Cu", "neighbor2": "Cu", "eta": 0.1,
+                      "lam": 1.0, "zeta": 2.0, "rc": 4.0, **change})
+
+
+def _compact_angular(**change):
+    return CompactAngular(**{"center": "Cu", "neighbor1": "Cu", "neighbor2": "Cu", "rl": 0.0,
+                             "rc": 4.0, "angle_left": 0.0, "angle_right": 90.0, **change})
+
+
+SYMMETRY_CASES = [
+    pytest.param(dict(functions=[_radial(eta=-1.0)]), ValueError,
+                 r"symmetry function 0 \(Cu type 2 .*\): eta must be >= 0", id="radial-eta-neg"),
+    pytest.param(dict(functions=[_radial(eta=np.nan)]), ValueError,
+                 r"symmetry function 0 .*: eta must be finite", id="radial-eta-nan"),
+    pytest.param(dict(functions=[_radial(eta="wide")]), TypeError,
+                 r"symmetry function 0 .*: eta must be a number, got 'wide'",
+                 id="radial-eta-str"),
+    pytest.param(dict(functions=[_radial(rs=None)]), TypeError,
+                 r"symmetry function 0 .*: rs must be a number, got None", id="radial-rs-none"),
+    pytest.param(dict(functions=[_radial(rc=0.0)]), ValueError,
+                 r"symmetry function 0 .*: rc must be > 0", id="radial-rc-zero"),
+    pytest.param(dict(functions=[_radial(rc=-4.0)]), ValueError,
+                 r"symmetry function 0 .*: rc must be > 0", id="radial-rc-negative"),
+    pytest.param(dict(functions=[_radial(rc=np.inf)]), ValueError,
+                 r"symmetry function 0 .*: rc must be finite", id="radial-rc-inf"),
+    pytest.param(dict(functions=[_radial(neighbor="O")]), ValueError,
+                 r"symmetry function 0 .*: element 'O' is not one of \('Cu',\)",
+                 id="radial-neighbor-absent"),
+    pytest.param(dict(functions=[_radial(center="Xx")]), ValueError,
+                 r"element 'Xx' is not one of", id="radial-center-unknown"),
+    pytest.param(dict(functions=[_radial(), _radial()]), ValueError,
+                 r"symmetry function defined twice: Cu type 2", id="radial-twice"),
+    pytest.param(dict(functions=[_radial(), _angular(lam=0.5)]), ValueError,
+                 r"symmetry function 1 .*: lambda must be \+1 or -1, got 0.5",
+                 id="angular-lambda"),
+    pytest.param(dict(functions=[_angular(zeta=0.5)]), ValueError,
+                 r"symmetry function 0 .*: zeta must be >= 1", id="angular-zeta-small"),
+    pytest.param(dict(functions=[_angular(zeta=np.nan)]), ValueError,
+                 r"symmetry function 0 .*: zeta must be finite", id="angular-zeta-nan"),
+    pytest.param(dict(functions=[_angular(lam="plus")]), TypeError,
+                 r"symmetry function 0 .*: lambda must be a number", id="angular-lambda-str"),
+    pytest.param(dict(functions=[_angular(neighbor2="H")]), ValueError,
+                 r"element 'H' is not one of", id="angular-neighbor-absent"),
+    pytest.param(dict(functions=[WeightedRadial("Cu", -0.1, 0.0, 4.0)]), ValueError,
+                 r"symmetry function 0 \(Cu type 12 .*\): eta must be >= 0",
+                 id="weighted-radial-eta"),
+    pytest.param(dict(functions=[WeightedRadial("Cu", 0.1, 0.0, "far")]), TypeError,
+                 r"symmetry function 0 \(Cu type 12 .*\): rc must be a number, got 'far'",
+                 id="weighted-radial-rc-str"),
+    pytest.param(dict(functions=[WeightedAngular("Cu", 0.1, 2.0, 1.0, 4.0)]), ValueError,
+                 r"type 13 .*: lambda must be \+1 or -1", id="weighted-angular-lambda"),
+    pytest.param(dict(functions=[WeightedAngular("Cu", 0.1, 1.0, 0.0, 4.0)]), ValueError,
+                 r"type 13 .*: zeta must be >= 1", id="weighted-angular-zeta"),
+    pytest.param(dict(functions=[WeightedAngular("Cu", 0.1, 1.0, 1.0, np.nan)]), ValueError,
+                 r"type 13 .*: rc must be finite", id="weighted-angular-rc-nan"),
+    pytest.param(dict(functions=[CompactRadial("Cu", "Cu", 4.0, 3.0)]), ValueError,
+                 r"type 20 .*: the lower radial boundary rl=4.0 must be below rc=3.0",
+                 id="compact-radial-rl-above-rc"),
+    pytest.param(dict(functions=[CompactRadial("Cu", "Cu", 0.0, 4.0, "p9")]), ValueError,
+                 r"type 20 .*: compact subtype must be p1-p4, p1a-p4a or e, got 'p9'",
+                 id="compact-radial-subtype"),
+    pytest.param(dict(functions=[CompactRadial("Cu", "Cu", 0.0, 4.0, 2)]), ValueError,
+                 r"compact subtype must be .* got 2", id="compact-radial-subtype-int"),
+    pytest.param(dict(functions=[CompactRadial("Cu", None, 0.0, -1.0)]), ValueError,
+                 r"type 23 .*: rc must be > 0", id="compact-radial-rc-negative"),
+    pytest.param(dict(functions=[CompactRadial("Cu", "Cu", "zero", 4.0)]), TypeError,
+                 r"type 20 .*: rl must be a number, got 'zero'", id="compact-radial-rl-str"),
+    pytest.param(dict(functions=[_compact_angular(angle_left=90.0, angle_right=90.0)]),
+                 ValueError, r"type 21 .*: angle_left=90.0 must be below angle_right=90.0",
+                 id="compact-angular-empty-window"),
+    pytest.param(dict(functions=[_compact_angular(angle_left=-10.0, angle_right=90.0)]),
+                 ValueError, r"type 21 .*: an angle window reaching below 0 degrees must be "
+                 r"centred on 0", id="compact-angular-below-zero"),
+    pytest.param(dict(functions=[_compact_angular(angle_left=90.0, angle_right=200.0)]),
+                 ValueError, r"reaching above 180 degrees must be centred on 180",
+                 id="compact-angular-above-180"),
+    pytest.param(dict(functions=[_compact_angular(angle_left=-200.0, angle_right=200.0)]),
+                 ValueError, r"wider than 360 degrees", id="compact-angular-too-wide"),
+    pytest.param(dict(functions=[_compact_angular(neighbor2=None)]), ValueError,
+                 r"give both neighbour elements .* or neither", id="compact-angular-one-neighbor"),
+    pytest.param(dict(functions=[_compact_angular(angle_right=np.nan)]), ValueError,
+                 r"type 21 .*: angle_right must be finite", id="compact-angular-nan"),
+    pytest.param(dict(functions=["Cu 2 Cu 0.5 0 4"]), TypeError,
+                 r"symmetry function 0: expected one of Radial, Angular", id="function-string"),
+    pytest.param(dict(elements=["Cu", "Cu"]), ValueError,
+                 r"elements must be distinct and not empty", id="elements-repeated"),
+    pytest.param(dict(elements=[]), ValueError, r"elements must be distinct and not empty",
+                 id="elements-empty"),
+    pytest.param(dict(elements=["Cu", "Qq"]), ValueError, r"unknown element 'Qq'",
+                 id="elements-unknown"),
+    pytest.param(dict(elements=["X"]), ValueError, r"unknown element 'X'", id="elements-dummy"),
+    pytest.param(dict(elements=["Cu", "O"]), ValueError, r"element O has no symmetry functions",
+                 id="element-without-functions"),
+    pytest.param(dict(cutoff_type="smooth"), ValueError, r"unknown cutoff function 'smooth'",
+                 id="cutoff-type-name"),
+    pytest.param(dict(cutoff_type=9), ValueError, r"unknown cutoff type 9", id="cutoff-type-9"),
+    pytest.param(dict(cutoff_type=1.0), TypeError, r"cutoff_type must be a name or an n2p2",
+                 id="cutoff-type-float"),
+    pytest.param(dict(cutoff_alpha=1.0), ValueError, r"cutoff alpha must be in \[0, 1\)",
+                 id="cutoff-alpha-one"),
+    pytest.param(dict(cutoff_alpha=np.nan), ValueError, r"cutoff alpha must be finite",
+                 id="cutoff-alpha-nan"),
+    pytest.param(dict(cutoff_alpha="half"), TypeError, r"cutoff alpha must be a number",
+                 id="cutoff-alpha-str"),
+]
+
+
+@pytest.mark.parametrize("change, error, match", SYMMETRY_CASES)
+def test_symmetry_functions(change, error, match):
+    arguments = dict(elements=["Cu"], functions=[_radial()], cutoff_type="cos")
+    arguments.update(change)
+    with pytest.raises(error, match=match):
+        SymmetryFunctions(**arguments)
+
+
+def _sf():
+    return SymmetryFunctions(["Cu"], [_radial(), _angular()])
+
+
+COMPUTE_CASES = [
+    pytest.param(Atoms("CuO", positions=[[0, 0, 0], [2, 0, 0]]), ValueError,
+                 r"atom 1 is O, which has no symmetry functions \(elements: Cu\)",
+                 id="element-absent"),
+    pytest.param(Atoms("Cu2", positions=[[0, 0, 0], [np.nan, 0, 0]]), ValueError,
+                 r"positions of atom 1 is not finite", id="nan-position"),
+    pytest.param(Atoms("Cu2", positions=[[1, 1, 1], [1, 1, 1]]), ValueError,
+                 r"atoms 0 and 1 overlap", id="overlapping-atoms"),
+    pytest.param(Atoms("Cu", cell=[[3, 0, 0], [3, 0, 0], [0, 0, 3]], pbc=True), ValueError,
+                 r"cell is singular", id="singular-cell"),
+]
+
+
+@pytest.mark.parametrize("atoms, error, match", COMPUTE_CASES)
+def test_symmetry_compute(atoms, error, match):
+    with pytest.raises(error, match=match):
+        _sf().compute(atoms)
