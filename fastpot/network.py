@@ -4,6 +4,8 @@ One ``Network`` per element maps its scaled symmetry functions to an atomic ener
 network's own units; ``Potential`` converts). Weights are a flat vector in n2p2's order, so
 reading and writing ``weights.NNN.data`` is a copy.
 """
+import operator
+
 import numpy as np
 
 from fastpot import _network
@@ -13,6 +15,9 @@ ACTIVATIONS = {
     "l": "linear", "t": "tanh", "s": "logistic", "p": "softplus", "r": "relu",
     "g": "gaussian", "c": "cos", "S": "reverse logistic", "e": "exp(-x)", "h": "x^2",
 }
+# Far more weights than any Behler-Parrinello network has (they have 10^3-10^5); a larger
+# count comes from a wrong layer size and would allocate gigabytes.
+MAX_WEIGHTS = 10**8
 
 
 class Network:
@@ -32,11 +37,21 @@ class Network:
     """
 
     def __init__(self, layers, activations, weights=None, normalize=False):
-        layers = [int(n) for n in layers]
+        try:
+            layers = [operator.index(n) for n in layers]
+        except TypeError:
+            raise TypeError(f"layers must be a sequence of integers, got {layers!r}") from None
         if len(layers) < 2 or any(n < 1 for n in layers):
             raise ValueError(f"layers must be at least [inputs, 1] with positive sizes, got {layers}")
         if layers[-1] != 1:
             raise ValueError(f"the output layer must have one neuron, got {layers[-1]}")
+        # checked before anything is allocated: a typo in a layer size must not ask for GiB
+        n_weights = sum(a * b + b for a, b in zip(layers, layers[1:]))
+        if n_weights > MAX_WEIGHTS:
+            raise ValueError(f"network {layers} would have {n_weights} weights, more than "
+                             f"{MAX_WEIGHTS}: a layer size is wrong")
+        if not isinstance(activations, str):
+            raise TypeError(f"activations must be a string of n2p2 letters, got {activations!r}")
         if len(activations) != len(layers) - 1:
             raise ValueError(f"need {len(layers) - 1} activation letters (one per weight layer), "
                              f"got {activations!r}")

@@ -336,3 +336,193 @@ COMPUTE_CASES = [
 def test_symmetry_compute(atoms, error, match):
     with pytest.raises(error, match=match):
         _sf().compute(atoms)
+
+
+# -- n2p2 potential files -----------------------------------------------------------------------
+def _edit(name, old, new, count=1):
+    """A change to file `name` of an n2p2 folder: `old` (text) replaced by `new`."""
+    def change(folder):
+        text = (folder / name).read_text()
+        assert old in text, (name, old)
+        (folder / name).write_text(text.replace(old, new, count))
+    return change
+
+
+def _write(name, content):
+    def change(folder):
+        if isinstance(content, bytes):
+            (folder / name).write_bytes(content)
+        else:
+            (folder / name).write_text(content)
+    return change
+
+
+def _remove(name):
+    return lambda folder: (folder / name).unlink()
+
+
+def _keep_lines(name, fraction):
+    """Truncate file `name` to its first `fraction` of lines (an interrupted copy)."""
+    def change(folder):
+        lines = (folder / name).read_text().splitlines(keepends=True)
+        (folder / name).write_text("".join(lines[:int(len(lines) * fraction)]))
+    return change
+
+
+def _cut_bytes(name, n_bytes):
+    """Truncate file `name` to `n_bytes` bytes, in the middle of a line."""
+    def change(folder):
+        (folder / name).write_bytes((folder / name).read_bytes()[:n_bytes])
+    return change
+
+
+GARBAGE = bytes(range(256)) * 8
+N2P2_CASES = [
+    pytest.param(_remove("input.nn"), FileNotFoundError,
+                 r"n2p2 settings file not found: .*input.nn", id="no-input-nn"),
+    pytest.param(_remove("scaling.data"), FileNotFoundError,
+                 r"n2p2 scaling file not found: .*scaling.data", id="no-scaling"),
+    pytest.param(_remove("weights.008.data"), FileNotFoundError,
+                 r"n2p2 weights file not found: .*weights.008.data", id="no-weights-O"),
+    pytest.param(_keep_lines("weights.001.data", 0.5), ValueError,
+                 r"weights.001.data: \d+ weights, but the network needs \d+",
+                 id="weights-truncated"),
+    pytest.param(_cut_bytes("weights.001.data", 3000), ValueError,
+                 r"weights.001.data(:\d+: weight: .* is not a number|: \d+ weights, but)",
+                 id="weights-cut-mid-line"),
+    pytest.param(_edit("weights.001.data", "\n", "\n 1.0 a 1 1 1 1\n", count=-1), ValueError,
+                 r"weights.001.data: \d+ weights, but the network needs \d+",
+                 id="weights-extra-lines"),
+    pytest.param(_write("weights.001.data", ""), ValueError,
+                 r"weights.001.data: 0 weights, but the network needs", id="weights-empty"),
+    pytest.param(_write("weights.008.data", GARBAGE), ValueError,
+                 r"weights.008.data:\d+: weight: .* is not a number", id="weights-binary"),
+    pytest.param(_edit("weights.001.data", "E-", "D-"), ValueError,
+                 r"weights.001.data:\d+: weight: '.*D-.*' is not a number",
+                 id="weights-fortran-exponent"),
+    pytest.param(_edit("weights.008.data", "\n", "\nnan a 1 1 1 1\n", count=1), ValueError,
+                 r"weights.008.data:\d+: weight: 'nan' is not finite", id="weights-nan"),
+    pytest.param(_edit("weights.001.data", "\n", "\n   \n", count=1), ValueError,
+                 r"weights.001.data:\d+: whitespace-only line", id="weights-blank-spaces"),
+    pytest.param(_keep_lines("scaling.data", 0.5), ValueError,
+                 r"scaling.data: \d+ data lines, but the symmetry functions", id="scaling-short"),
+    pytest.param(_edit("scaling.data", "\n", "\n\n", count=8), ValueError,
+                 r"scaling.data:\d+: blank line", id="scaling-blank-line"),
+    pytest.param(_write("scaling.data", GARBAGE), ValueError, r"scaling.data:\d+:",
+                 id="scaling-binary"),
+    pytest.param(_edit("input.nn", "cutoff_type                     2",
+                       "cutoff_type 2\ncutoff_type 2"), ValueError,
+                 r"input.nn:\d+: keyword 'cutoff_type' given twice \(first on line \d+\)",
+                 id="duplicate-keyword"),
+    pytest.param(_edit("input.nn", "t t l", "t x l"), ValueError,
+                 r"input.nn: network of H: unknown activation\(s\) \['x'\]",
+                 id="unknown-activation"),
+    pytest.param(_edit("input.nn", "t t l", "t t"), ValueError,
+                 r"input.nn:\d+: global_activation_short needs 3 single letters",
+                 id="too-few-activations"),
+    pytest.param(_edit("input.nn", "25 25", "25"), ValueError,
+                 r"input.nn:\d+: global_nodes_short has 1 values for 2 hidden layer",
+                 id="nodes-count"),
+    pytest.param(_edit("input.nn", "25 25", "25 -3"), ValueError,
+                 r"input.nn: network of H: layers must be .* positive sizes", id="nodes-negative"),
+    pytest.param(_edit("input.nn", "25 25", "25 2.5"), ValueError,
+                 r"input.nn:\d+: global_nodes_short: '2.5' is not an integer", id="nodes-float"),
+    pytest.param(_edit("input.nn", "25 25", "25 1000000000"), ValueError,
+                 r"input.nn: network of H: .* weights", id="nodes-huge"),
+    pytest.param(_edit("input.nn", "elements                        H O",
+                       "elements H Cu"), ValueError, r"input.nn.*element 'O' is not one of",
+                 id="elements-mismatch-functions"),
+    pytest.param(_edit("input.nn", "number_of_elements              2",
+                       "number_of_elements 3"), ValueError,
+                 r"input.nn:\d+: number_of_elements 3 but 2 element\(s\) listed",
+                 id="number-of-elements"),
+    pytest.param(_edit("input.nn", "elements                        H O", "elements H Zz"),
+                 ValueError, r"input.nn:\d+: unknown element 'Zz'", id="elements-unknown"),
+    pytest.param(_edit("input.nn", "elements                        H O", "elements H H"),
+                 ValueError, r"input.nn:\d+: repeated element", id="elements-repeated"),
+    pytest.param(_edit("input.nn", "symfunction_short H 2 H 0.001 0.0 12.00",
+                       "symfunction_short H 2 H 1.0d-3 0.0 12.00"), ValueError,
+                 r"input.nn:\d+: .*'1.0d-3' is not a number", id="symfunction-fortran-d"),
+    pytest.param(_edit("input.nn", "symfunction_short H 2 H 0.001 0.0 12.00",
+                       "symfunction_short H 2 H nan 0.0 12.00"), ValueError,
+                 r"input.nn:\d+: .*'nan' is not finite", id="symfunction-nan"),
+    pytest.param(_edit("input.nn", "symfunction_short H 2 H 0.001 0.0 12.00",
+                       "symfunction_short H 2 H 0.001 0.0"), ValueError,
+                 r"input.nn:\d+: type 2 needs 'ec 2 e1 eta rs rc'", id="symfunction-short"),
+    pytest.param(_edit("input.nn", "symfunction_short H 2 H 0.001 0.0 12.00",
+                       "symfunction_short H 5 H 0.001 0.0 12.00"), ValueError,
+                 r"input.nn:\d+: symmetry function type 5 is not supported",
+                 id="symfunction-type"),
+    pytest.param(_edit("input.nn", "symfunction_short H 2 H 0.001 0.0 12.00",
+                       "symfunction H 2 H 0.001 0.0 12.00"), ValueError,
+                 r"input.nn:\d+: both symfunction and symfunction_short", id="symfunction-both"),
+    pytest.param(_edit("input.nn", "symfunction_short H 2 H 0.01  0.0 12.00",
+                       "symfunction_short H 2 H 0.001 0.0 12.00"), ValueError,
+                 r"input.nn: symmetry function defined twice: H type 2",
+                 id="symfunction-twice"),
+    pytest.param(_edit("input.nn", "cutoff_type                     2", "cutoff_type 12"),
+                 ValueError, r"input.nn:\d+: unknown cutoff type 12", id="cutoff-type"),
+    pytest.param(_edit("input.nn", "cutoff_type                     2", "cutoff_type"),
+                 ValueError, r"input.nn:\d+: cutoff_type needs a value", id="cutoff-type-empty"),
+    pytest.param(_edit("input.nn", "cutoff_type                     2", "#"), ValueError,
+                 r"input.nn: keyword 'cutoff_type' is missing", id="cutoff-type-missing"),
+    pytest.param(_edit("input.nn", "conv_energy   2.4265748255366972E+02", "conv_energy 0"),
+                 ValueError, r"input.nn: conv_energy and conv_length must be nonzero",
+                 id="conv-energy-zero"),
+    pytest.param(_edit("input.nn", "conv_length   5.8038448995319847E+00", "#"), ValueError,
+                 r"input.nn: mean_energy, conv_energy and conv_length must be given together",
+                 id="conv-length-missing"),
+    pytest.param(_edit("input.nn", "mean_energy  -2.5521343547039809E+01",
+                       "mean_energy -2.55D+01"), ValueError,
+                 r"input.nn:\d+: mean_energy: '-2.55D\+01' is not a number",
+                 id="mean-energy-fortran"),
+    pytest.param(_edit("input.nn", "mean_energy", "atom_energy Cu 1.0\nmean_energy"),
+                 ValueError, r"input.nn:\d+: atom_energy needs an element of the potential",
+                 id="atom-energy-element"),
+    pytest.param(_edit("input.nn", "mean_energy", "nnp_type 4G-HDNNP\nmean_energy"),
+                 ValueError, r"input.nn:\d+: only 2G-HDNNP", id="nnp-type"),
+    pytest.param(_edit("input.nn", "scale_min_short                 0.0",
+                       "scale_min_short 2.0"), ValueError,
+                 r"scaling range must have smin < smax", id="scale-min-above-max"),
+    pytest.param(_write("input.nn", GARBAGE), ValueError, r"input.nn",
+                 id="input-nn-binary"),
+    pytest.param(_write("input.nn", ""), ValueError,
+                 r"input.nn: keyword 'elements' is missing", id="input-nn-empty"),
+]
+
+
+def _n2p2_copy(tmp_path):
+    target = tmp_path / "h2o"
+    shutil.copytree(H2O, target, ignore=shutil.ignore_patterns("n2p2-*", "*.extxyz",
+                                                               "box_1080.data", "input.data"))
+    for path in target.iterdir():
+        path.chmod(0o644)
+    return target
+
+
+@needs_h2o
+@pytest.mark.filterwarnings("ignore:.*unknown keyword")
+@pytest.mark.parametrize("change, error, match", N2P2_CASES)
+def test_n2p2_potential(tmp_path, change, error, match):
+    folder = _n2p2_copy(tmp_path)
+    change(folder)
+    with pytest.raises(error, match=match):
+        Potential.from_n2p2(folder)
+
+
+@needs_h2o
+@pytest.mark.parametrize("units, match", [
+    pytest.param(dict(cflength=0.0), r"cflength must be a finite number > 0", id="cflength-0"),
+    pytest.param(dict(cfenergy=np.nan), r"cfenergy must be a finite number > 0",
+                 id="cfenergy-nan"),
+    pytest.param(dict(cflength=-1.0), r"cflength must be a finite number > 0",
+                 id="cflength-negative"),
+])
+def test_n2p2_units(tmp_path, units, match):
+    with pytest.raises(ValueError, match=match):
+        Potential.from_n2p2(_n2p2_copy(tmp_path), **units)
+
+
+def test_n2p2_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"n2p2 settings file not found: .*nowhere"):
+        Potential.from_n2p2(tmp_path / "nowhere")
