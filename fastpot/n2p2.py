@@ -62,8 +62,11 @@ class N2P2FormatError(ValueError):
 
 
 def parse_number(token, path, line_no, what):
-    """A float in strict syntax (no Fortran ``d`` exponents, no trailing garbage)."""
+    """A float in strict syntax (no Fortran ``d`` exponents, no trailing garbage, none of
+    Python's digit separators: n2p2 would read "1_000" as 1)."""
     try:
+        if "_" in token:
+            raise ValueError(token)
         value = float(token)
     except ValueError:
         raise N2P2FormatError(f"{path}:{line_no}: {what}: {token!r} is not a number") from None
@@ -183,6 +186,9 @@ def read_input_data(path, cflength=1.0, cfenergy=1.0):
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
     path = Path(path)
+    for name, value in (("cflength", cflength), ("cfenergy", cfenergy)):
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {value}")
     structures = []
     block = None
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -239,7 +245,7 @@ def _block_to_atoms(block, path, cflength, cfenergy, Atoms, SinglePointCalculato
         raise N2P2FormatError(f"{where}: structure has {len(block['lattice'])} lattice lines "
                               "(need 0 or 3)")
     for symbol in block["symbols"]:
-        if symbol not in atomic_numbers:
+        if symbol not in atomic_numbers or symbol == "X":  # ASE's dummy atom is no element
             raise N2P2FormatError(f"{where}: unknown element {symbol!r}")
     positions = np.array(block["positions"], dtype=float).reshape(-1, 3) / cflength
     periodic = len(block["lattice"]) == 3

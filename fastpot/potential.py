@@ -76,14 +76,15 @@ class Potential:
                                          f"{element}, member 0 {a}: members need the same "
                                          "layers")
         self.members = [{e: m[e] for e in self.elements} for m in members]
-        self.energy_unit = float(energy_unit)
-        if not np.isfinite(self.energy_unit) or self.energy_unit == 0.0:
+        self.energy_unit = _finite_number(energy_unit, "energy_unit")
+        if self.energy_unit == 0.0:
             raise ValueError(f"energy_unit must be finite and nonzero, got {energy_unit}")
         atom_energy = dict(atom_energy or {})
         unknown = set(atom_energy) - set(self.elements)
         if unknown:
             raise ValueError(f"atom_energy for element(s) {sorted(unknown)} not in the potential")
-        self.atom_energy = {e: float(atom_energy.get(e, 0.0)) for e in self.elements}
+        self.atom_energy = {e: _finite_number(atom_energy.get(e, 0.0), f"atom_energy of {e}")
+                            for e in self.elements}
         self.metadata = dict(metadata or {})
         self.n2p2 = None  # original n2p2 normalisation, kept for a faithful export
 
@@ -319,7 +320,7 @@ class Potential:
                 networks = _networks_from_dict(data["networks"])
             potential = cls(sf, scaling, networks, data["energy_unit"], data["atom_energy"],
                             data.get("metadata"))
-        except (KeyError, TypeError) as error:
+        except (KeyError, TypeError, AttributeError) as error:  # a field of the wrong kind
             raise ValueError(f"{source}: malformed potential file ({error!r})") from None
         except ValueError as error:
             raise ValueError(f"{source}: {error}") from None
@@ -350,6 +351,17 @@ class Potential:
         other = Potential.from_dict(self.to_dict())
         return other
 
+
+
+def _finite_number(value, name):
+    """`value` as a finite float; a NaN here would make every energy NaN."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return number
 
 
 def _periodic_volume(atoms):

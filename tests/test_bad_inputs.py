@@ -526,3 +526,212 @@ def test_n2p2_units(tmp_path, units, match):
 def test_n2p2_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"n2p2 settings file not found: .*nowhere"):
         Potential.from_n2p2(tmp_path / "nowhere")
+
+
+# -- n2p2 input.data ----------------------------------------------------------------------------
+ATOM = "atom 0.0 0.0 0.0 Cu 0.0 0.0 0.1 0.2 0.3\n"
+ATOM2 = "atom 1.8 0.0 0.0 Cu 0.0 0.0 0.1 0.2 0.3\n"
+LATTICE = "lattice 4 0 0\nlattice 0 4 0\nlattice 0 0 4\n"
+INPUT_DATA_CASES = [
+    pytest.param("begin\n" + ATOM + "energy 1.0\n", r"input.data: structure started on line 1 "
+                 r"has no 'end'", id="truncated-no-end"),
+    pytest.param("begin\n" + ATOM + "energy 1.0\nend\nbegin\natom 0.0 0.0", r"input.data:6: atom "
+                 r"needs 'x y z element charge energy fx fy fz' \(9 fields\), got 2",
+                 id="truncated-atom-line"),
+    pytest.param("begin\natom 0.0 0.0 0.0 Cu 0.0 0.0 0.1 0.2\nend\n",
+                 r"input.data:2: atom needs .* got 8", id="atom-too-few-fields"),
+    pytest.param("begin\natom 1.0d0 0.0 0.0 Cu 0.0 0.0 0.1 0.2 0.3\nend\n",
+                 r"input.data:2: position: '1.0d0' is not a number", id="fortran-d-position"),
+    pytest.param("begin\n" + ATOM + "energy -1.5D+02\nend\n",
+                 r"input.data:3: energy: '-1.5D\+02' is not a number", id="fortran-d-energy"),
+    pytest.param("begin\natom 0.0 0.0 0.0 Cu 0.0 0.0 0.1 nan 0.3\nend\n",
+                 r"input.data:2: force: 'nan' is not finite", id="nan-force"),
+    pytest.param("begin\natom 0.0 inf 0.0 Cu 0.0 0.0 0.1 0.2 0.3\nend\n",
+                 r"input.data:2: position: 'inf' is not finite", id="inf-position"),
+    pytest.param("begin\n" + ATOM + "energy 1_000\nend\n",
+                 r"input.data:3: energy: '1_000' is not a number", id="underscore-number"),
+    pytest.param("begin\natom 0.0 0.0 0.0 Qq 0.0 0.0 0.1 0.2 0.3\nend\n",
+                 r"input.data:1: unknown element 'Qq'", id="unknown-element"),
+    pytest.param("begin\natom 0.0 0.0 0.0 X 0.0 0.0 0.1 0.2 0.3\nend\n",
+                 r"input.data:1: unknown element 'X'", id="dummy-element"),
+    pytest.param("begin\nlattice 4 0 0\nlattice 0 4 0\n" + ATOM + "end\n",
+                 r"input.data:1: structure has 2 lattice lines \(need 0 or 3\)",
+                 id="two-lattice-lines"),
+    pytest.param("begin\nlattice 4 0\n" + ATOM + "end\n", r"input.data:2: lattice needs 3 "
+                 r"numbers", id="lattice-short"),
+    pytest.param("begin\n" + ATOM + "energy\nend\n", r"input.data:3: energy needs a value",
+                 id="energy-empty"),
+    pytest.param("begin\n" + ATOM + "begin\n" + ATOM + "end\n",
+                 r"input.data:3: 'begin' inside a structure \(started on line 1\)",
+                 id="begin-twice"),
+    pytest.param(ATOM, r"input.data:1: 'atom' outside a begin/end block", id="no-begin"),
+    pytest.param("begin\n" + ATOM + "weight 1.0\nend\n", r"input.data:3: unknown line type "
+                 r"'weight'", id="unknown-line"),
+    pytest.param(GARBAGE, r"input.data:1: .* outside a begin/end block", id="binary"),
+]
+
+
+@pytest.mark.parametrize("content, match", INPUT_DATA_CASES)
+def test_read_input_data(tmp_path, content, match):
+    path = tmp_path / "input.data"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        read_input_data(path)
+
+
+@pytest.mark.parametrize("units, match", [
+    pytest.param(dict(cflength=0.0), r"cflength must be a finite number > 0", id="cflength-0"),
+    pytest.param(dict(cfenergy=-1.0), r"cfenergy must be a finite number > 0", id="cfenergy-neg"),
+    pytest.param(dict(cflength=np.nan), r"cflength must be a finite number > 0",
+                 id="cflength-nan"),
+])
+def test_read_input_data_units(tmp_path, units, match):
+    path = tmp_path / "input.data"
+    path.write_text("begin\n" + ATOM + "energy 1.0\nend\n")
+    with pytest.raises(ValueError, match=match):
+        read_input_data(path, **units)
+
+
+def test_read_input_data_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nothing.data"):
+        read_input_data(tmp_path / "nothing.data")
+
+
+# -- .fastpot files -----------------------------------------------------------------------------
+def _set(*keys, value):
+    """A change to the potential's dict: the entry at `keys` set to `value`."""
+    def change(data):
+        for key in keys[:-1]:
+            data = data[key]
+        data[keys[-1]] = value
+    return change
+
+
+def _delete(*keys):
+    def change(data):
+        for key in keys[:-1]:
+            data = data[key]
+        del data[keys[-1]]
+    return change
+
+
+def _nan_weight(data):
+    data["networks"]["Cu"]["weights"][3] = float("nan")
+
+
+FASTPOT_DICT_CASES = [
+    pytest.param(_set("format", value="something-else"), r"not a fastpot potential file",
+                 id="wrong-format"),
+    pytest.param(_set("version", value=99), r"unsupported format version 99 \(this fastpot "
+                 r"reads versions 1, 2\)", id="wrong-version"),
+    pytest.param(_set("version", value="2"), r"unsupported format version '2'",
+                 id="version-string"),
+    pytest.param(_nan_weight, r"network weights must be finite", id="nan-weight"),
+    pytest.param(_set("networks", "Cu", "weights", value=[0.0] * 5),
+                 r"network \[\d+, 8, 6, 1\] has \d+ weights, got 5", id="too-few-weights"),
+    pytest.param(_set("networks", "Cu", "layers", value=[10, 10**9, 1]),
+                 r"would have \d+ weights, more than", id="huge-layer"),
+    pytest.param(_set("networks", "Cu", "layers", value=[10, 10**15, 1]),
+                 r"would have \d+ weights, more than", id="huge-layer-int64"),
+    pytest.param(_set("networks", "Cu", "layers", value=[10, 8.5, 1]),
+                 r"malformed potential file .*layers must be a sequence of integers",
+                 id="layer-float"),
+    pytest.param(_set("networks", "Cu", "activations", value="tqz"),
+                 r"unknown activation\(s\) \['q', 'z'\]", id="unknown-activation"),
+    pytest.param(_set("networks", "Cu", "activations", value=3),
+                 r"malformed potential file .*activations must be a string", id="activation-int"),
+    pytest.param(_delete("networks", "O"), r"no network for element\(s\) \['O'\]",
+                 id="missing-network"),
+    pytest.param(_delete("scaling"), r"malformed potential file \(KeyError\('scaling'\)\)",
+                 id="missing-scaling"),
+    pytest.param(_set("scaling", "mode", value="zscore"), r"unknown scaling mode 'zscore'",
+                 id="scaling-mode"),
+    pytest.param(_set("scaling", "stats", "Cu", value=[[0, 1, 0.5]]),
+                 r"scaling statistics of Cu must have shape \(n_functions, 4\)",
+                 id="scaling-shape"),
+    pytest.param(_set("scaling", "smin", value=float("nan")), r"scaling range must have smin",
+                 id="scaling-nan"),
+    pytest.param(_set("energy_unit", value=0.0), r"energy_unit must be finite and nonzero",
+                 id="energy-unit-zero"),
+    pytest.param(_set("energy_unit", value="eV"),
+                 r"energy_unit must be a finite number, got 'eV'", id="energy-unit-str"),
+    pytest.param(_set("atom_energy", "Cu", value=float("nan")),
+                 r"atom_energy of Cu must be a finite number", id="atom-energy-nan"),
+    pytest.param(_set("atom_energy", "Cu", value="low"),
+                 r"atom_energy of Cu must be a finite number", id="atom-energy-str"),
+    pytest.param(_set("atom_energy", "Zn", value=1.0), r"atom_energy for element\(s\) \['Zn'\]",
+                 id="atom-energy-extra"),
+    pytest.param(_set("functions", value=[]), r"malformed potential file", id="functions-list"),
+    pytest.param(_set("functions", "Cu", 0, "type", value=7),
+                 r"unknown symmetry function type 7", id="function-type"),
+    pytest.param(_set("functions", "Cu", 0, "rc", value=-1.0), r"Cu type 2 .*rc must be > 0",
+                 id="function-rc"),
+    pytest.param(_delete("functions", "Cu", 0, "eta"), r"malformed potential file \(KeyError",
+                 id="function-field-missing"),
+    pytest.param(_set("elements", value=["Cu", "O", "Zn"]),
+                 r"element Zn has no symmetry functions", id="elements-extra"),
+    pytest.param(_set("cutoff_type", value="soft"), r"unknown cutoff function 'soft'",
+                 id="cutoff-type"),
+    pytest.param(_set("members", value=[]), r"a committee needs at least 2 members",
+                 id="committee-empty"),
+]
+
+
+@pytest.mark.parametrize("change, match", FASTPOT_DICT_CASES)
+def test_fastpot_file_contents(tmp_path, potential, change, match):
+    data = potential.to_dict()
+    change(data)
+    path = tmp_path / "model.fastpot"
+    path.write_text(json.dumps(data))  # NaN goes out as JSON's non-standard NaN literal
+    with pytest.raises(ValueError, match=rf"model.fastpot: .*{match}|model.fastpot: {match}"):
+        Potential.load(path)
+
+
+FASTPOT_TEXT_CASES = [
+    pytest.param(lambda text: text[:len(text) // 2], r"model.fastpot: not a fastpot potential "
+                 r"file \(.*line \d+", id="truncated"),
+    pytest.param(lambda text: "", r"model.fastpot: not a fastpot potential file",
+                 id="empty"),
+    pytest.param(lambda text: GARBAGE, r"model.fastpot: not a fastpot potential file",
+                 id="binary"),
+    pytest.param(lambda text: "[1, 2, 3]", r"model.fastpot: not a fastpot potential file",
+                 id="json-list"),
+    pytest.param(lambda text: text.replace('"weights": [', '"weights": [1e999, ', 1),
+                 r"model.fastpot: .*weights", id="tampered-overflow"),
+    pytest.param(lambda text: text.replace('"weights": [', '"weights": ["0.1", ', 1),
+                 r"model.fastpot: .*weights", id="tampered-string-weight"),
+    pytest.param(lambda text: text.replace('"weights": [', '"weights": [Infinity, ', 1),
+                 r"model.fastpot: .*weights", id="tampered-infinity"),
+]
+
+
+@pytest.mark.parametrize("change, match", FASTPOT_TEXT_CASES)
+def test_fastpot_file_text(tmp_path, potential, change, match):
+    path = tmp_path / "model.fastpot"
+    potential.save(path)
+    content = change(path.read_text())
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        Potential.load(path)
+
+
+def test_fastpot_file_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"potential file not found: .*none.fastpot"):
+        Potential.load(tmp_path / "none.fastpot")
+
+
+def test_fastpot_file_is_a_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"potential file not found: .*folder"):
+        Potential.load(tmp_path / "folder.fastpot" if (tmp_path / "folder.fastpot").mkdir()
+                       is None else None)
+
+
+def test_fastpot_save_wrong_suffix(tmp_path, potential):
+    with pytest.raises(ValueError, match=r"potential files end in .fastpot, got 'model.json'"):
+        potential.save(tmp_path / "model.json")
