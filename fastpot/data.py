@@ -45,13 +45,8 @@ def _property(atoms, name):
 
 def sample_from_atoms(atoms, source="structure"):
     """Validate one structure's reference values; errors name `source`."""
-    n = len(atoms)
-    if n == 0:
+    if len(atoms) == 0:
         raise ValueError(f"{source}: structure has no atoms")
-    positions = atoms.get_positions()
-    bad = ~np.isfinite(positions).all(axis=1)
-    if bad.any():
-        raise ValueError(f"{source}: position of atom {int(np.flatnonzero(bad)[0])} is not finite")
     energy = _property(atoms, "energy")
     if energy is None:
         energy = _property(atoms, "free_energy")
@@ -60,16 +55,9 @@ def sample_from_atoms(atoms, source="structure"):
             energy = float(energy)
         except (TypeError, ValueError):
             raise ValueError(f"{source}: energy {energy!r} is not a number") from None
-        if not np.isfinite(energy):
-            raise ValueError(f"{source}: energy is {energy}")
     forces = _property(atoms, "forces")
     if forces is not None:
         forces = np.asarray(forces, dtype=float)
-        if forces.shape != (n, 3):
-            raise ValueError(f"{source}: forces have shape {forces.shape}, expected ({n}, 3)")
-        bad = ~np.isfinite(forces).all(axis=1)
-        if bad.any():
-            raise ValueError(f"{source}: force on atom {int(np.flatnonzero(bad)[0])} is not finite")
     stress = _property(atoms, "stress")
     if stress is not None:
         stress = np.asarray(stress, dtype=float)
@@ -82,7 +70,32 @@ def sample_from_atoms(atoms, source="structure"):
             stress = None  # stress is defined for bulk cells only
     clean = atoms.copy()
     clean.calc = None
-    return Sample(clean, energy, forces, stress, source, dict(atoms.info))
+    sample = Sample(clean, energy, forces, stress, source, dict(atoms.info))
+    check_sample(sample, source)
+    return sample
+
+
+def check_sample(sample, where):
+    """The checks every Sample passes, read from a file or made in code: atoms, finite
+    positions, a finite energy and finite forces of shape (n_atoms, 3), when present."""
+    if not isinstance(sample, Sample):
+        raise TypeError(f"{where}: expected a fastpot.data.Sample, got "
+                        f"{type(sample).__name__}")
+    n = sample.n_atoms
+    if n == 0:
+        raise ValueError(f"{where}: structure has no atoms")
+    bad = ~np.isfinite(sample.atoms.get_positions()).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{where}: position of atom {int(np.flatnonzero(bad)[0])} is not finite")
+    if sample.energy is not None and not np.isfinite(sample.energy):
+        raise ValueError(f"{where}: energy is {sample.energy}")
+    if sample.forces is not None:
+        forces = np.asarray(sample.forces)
+        if forces.shape != (n, 3):
+            raise ValueError(f"{where}: forces have shape {forces.shape}, expected ({n}, 3)")
+        bad = ~np.isfinite(forces).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{where}: force on atom {int(np.flatnonzero(bad)[0])} is not finite")
 
 
 def read_samples(path, index=":", cflength=1.0, cfenergy=1.0):
@@ -110,6 +123,8 @@ def read_samples(path, index=":", cflength=1.0, cfenergy=1.0):
 def check_samples(samples, what="data"):
     if not samples:
         raise ValueError(f"{what}: no structures")
+    for k, sample in enumerate(samples):
+        check_sample(sample, getattr(sample, "source", "") or f"{what} structure {k}")
     if all(s.energy is None and s.forces is None for s in samples):
         raise ValueError(f"{what}: no energies and no forces to learn from")
 

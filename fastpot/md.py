@@ -24,7 +24,7 @@ from ase import units
 from fastpot import _md
 from fastpot._files import atomic_write
 from fastpot._threading import resolve_threads
-from fastpot.neighbors import NeighborList, check_no_overlap
+from fastpot.neighbors import NeighborList, check_pairs
 
 ENSEMBLES = _md.ENSEMBLES
 THERMO_COLUMNS = ["step", "time_ps", "temperature", "epot", "ekin", "etot", "conserved",
@@ -214,7 +214,7 @@ class MolecularDynamics:
             consequence = f"the simulation blew up at step {self.step} (try a smaller timestep)"
         else:
             consequence = "forces are undefined in the starting structure"
-        check_no_overlap(self.nl, consequence)
+        check_pairs(self.nl, consequence)
         self.integrator.forces(self.potential.compiled(), self.nl.pairs,
                                resolve_threads(self.n_threads))  # 1 in a fork
 

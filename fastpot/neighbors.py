@@ -24,6 +24,10 @@ BINS_PER_CUTOFF = 1
 PAIRS_MEMORY_FRACTION = 1 / 2
 # Closer than this (Å), two atoms sit on one point and nothing downstream is defined.
 OVERLAP_DISTANCE = 1e-8
+# More neighbours than this per atom (a dense solid has ~100 within 6 Å) come from a tiny
+# cell or wrong units; the per-atom work of the descriptors grows as their square and the
+# kernels' per-thread scratch as their number.
+MAX_NEIGHBORS = 10_000
 
 
 def _default_max_pairs():
@@ -31,9 +35,16 @@ def _default_max_pairs():
     return max(int(physical_memory() * PAIRS_MEMORY_FRACTION) // BYTES_PER_PAIR, 1_000_000)
 
 
-def check_no_overlap(nl, consequence):
+def check_pairs(nl, consequence):
     """Raise ValueError naming the closest two atoms (and their distance) when any pair of a
-    built NeighborList is closer than OVERLAP_DISTANCE; `consequence` ends the message."""
+    built NeighborList is closer than OVERLAP_DISTANCE, `consequence` ending the message; or
+    naming the atom with the most neighbours when it has more than MAX_NEIGHBORS."""
+    counts = nl.counts if nl.n_atoms else np.zeros(1, np.int64)
+    if counts.max() > MAX_NEIGHBORS:
+        i = int(np.argmax(counts))
+        raise ValueError(f"atom {i} has {int(counts[i])} neighbours within the cutoff, more "
+                         f"than {MAX_NEIGHBORS}: the cell is much smaller than the cutoff or "
+                         "the positions are not in Å")
     if nl.n_pairs and nl.distances.min() < OVERLAP_DISTANCE:
         p = int(np.argmin(nl.distances))
         i = int(np.searchsorted(nl.offsets, p, side="right") - 1)

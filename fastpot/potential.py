@@ -21,7 +21,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from fastpot import _model
 from fastpot._threading import resolve_threads
-from fastpot.neighbors import check_no_overlap
+from fastpot.neighbors import check_pairs
 from fastpot.network import Network, mean_network
 from fastpot.scaling import Scaling
 from fastpot.symmetry import (OVERLAP_CONSEQUENCE, SymmetryFunctions, function_from_row,
@@ -168,7 +168,7 @@ class Potential:
         if neighbor_list is None:
             neighbor_list = self.sf.neighbor_list(atoms, n_threads)
         else:
-            check_no_overlap(neighbor_list, OVERLAP_CONSEQUENCE)
+            check_pairs(neighbor_list, OVERLAP_CONSEQUENCE)
         nl = neighbor_list
         want_gradient = bool(forces or stress or forces_std)
         if self.is_committee:

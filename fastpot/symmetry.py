@@ -15,7 +15,7 @@ from ase.data import atomic_numbers
 from fastpot import _symmetry
 from fastpot._memory import physical_memory
 from fastpot._threading import resolve_threads
-from fastpot.neighbors import NeighborList, check_no_overlap
+from fastpot.neighbors import NeighborList, check_pairs
 from fastpot.symmetry_factored import (FACTORED_TYPES, CompactAngular, CompactRadial,
                                        WeightedAngular, WeightedRadial, _g, factored_tables,
                                        neighbor_elements)
@@ -294,7 +294,7 @@ class SymmetryFunctions:
     def neighbor_list(self, atoms, n_threads=None):
         """A NeighborList of the largest cutoff, built for `atoms`."""
         nl = NeighborList(self.cutoff, n_threads=n_threads).build(atoms)
-        check_no_overlap(nl, OVERLAP_CONSEQUENCE)
+        check_pairs(nl, OVERLAP_CONSEQUENCE)
         return nl
 
     def compute(self, atoms, n_threads=None, neighbor_list=None):

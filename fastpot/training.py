@@ -48,12 +48,14 @@ from fastpot._threading import effective_cpu_count, resolve_threads
 from fastpot.data import check_samples, elements_of, split
 from fastpot.loss import Loss, LossWeights
 from fastpot.metrics import evaluate_samples
-from fastpot.network import Network
+from fastpot.network import ACTIVATIONS, Network
 from fastpot.optimize import LBFGS, Adam
 from fastpot.potential import Potential
 from fastpot.reference_energies import Compositions, isolated_atom_energies, \
     reference_energies
+from fastpot.scaling import MODES as SCALING_MODES
 from fastpot.scaling import Scaling
+from fastpot.symmetry import _cutoff_type_number
 from fastpot.symmetry_sets import default_symmetry_functions, polynomial_symmetry_functions
 from fastpot.training_set import TrainingSet, atoms_fitted
 
@@ -123,12 +125,16 @@ def _check_options(options, where="training options"):
                          f"{', '.join(sorted(DEFAULTS))}")
     merged = dict(DEFAULTS)
     merged.update(options)
+    # an endless time budget or checkpoint interval means "no limit"; nothing else may be
+    # infinite, and NaN fails every comparison below
     for key in ("cutoff", "time_budget", "checkpoint_every", "derivative_memory",
                 "learning_rate", "final_learning_rate"):
-        if not isinstance(merged[key], (int, float)) or not merged[key] > 0:
-            raise ValueError(f"{where}: {key} must be a positive number, got {merged[key]!r}")
+        value = merged[key]
+        if not _is_number(value) or not value > 0 or \
+                key not in ("time_budget", "checkpoint_every") and not np.isfinite(value):
+            raise ValueError(f"{where}: {key} must be a positive number, got {value!r}")
     for key in ("energy_weight", "force_weight", "stress_weight", "l2"):
-        if not isinstance(merged[key], (int, float)) or merged[key] < 0:
+        if not _is_number(merged[key]) or not 0 <= merged[key] < np.inf:
             raise ValueError(f"{where}: {key} must be a number >= 0, got {merged[key]!r}")
     if merged["energy_weight"] == 0 and merged["force_weight"] == 0 and \
             merged["stress_weight"] == 0:
@@ -162,7 +168,56 @@ def _check_options(options, where="training options"):
             isinstance(n, int) and n > 0 for n in merged["hidden_layers"]):
         raise ValueError(f"{where}: hidden_layers must be a list of positive integers, got "
                          f"{merged['hidden_layers']!r}")
+    _check_descriptor_options(merged, where)
+    try:
+        resolve_threads(merged["n_threads"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from None
     return merged
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_descriptor_options(merged, where):
+    """The options that shape the descriptors, networks and scaling, checked before any
+    data is read (a typo here would otherwise surface after minutes of preparation)."""
+    if not isinstance(merged["activation"], str) or merged["activation"] not in ACTIVATIONS:
+        raise ValueError(f"{where}: activation must be one of n2p2's letters "
+                         f"{''.join(ACTIVATIONS)}, got {merged['activation']!r}")
+    if merged["scaling"] not in SCALING_MODES:
+        raise ValueError(f"{where}: scaling must be one of {', '.join(SCALING_MODES)}, got "
+                         f"{merged['scaling']!r}")
+    low, high = merged["scale_min"], merged["scale_max"]
+    if not (_is_number(low) and _is_number(high) and -np.inf < low < high < np.inf):
+        raise ValueError(f"{where}: scale_min must be below scale_max (finite numbers), got "
+                         f"{low!r} and {high!r}")
+    try:
+        _cutoff_type_number(merged["cutoff_type"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: cutoff_type: {error}") from None
+    fraction = merged["valid_fraction"]
+    if not _is_number(fraction) or not 0.0 <= fraction < 1.0:
+        raise ValueError(f"{where}: valid_fraction must be in [0, 1), got {fraction!r}")
+    zetas = merged["zetas"]
+    if not isinstance(zetas, (list, tuple)) or not zetas or not all(
+            _is_number(z) and 1.0 <= z < np.inf for z in zetas):
+        raise ValueError(f"{where}: zetas must be a list of numbers >= 1, got {zetas!r}")
+    for key in ("n_shifted", "n_centred", "n_angular_eta"):
+        if not isinstance(merged[key], int) or isinstance(merged[key], bool) or merged[key] < 0:
+            raise ValueError(f"{where}: {key} must be an integer >= 0, got {merged[key]!r}")
+    if merged["n_shifted"] == 0 and merged["n_centred"] == 0:
+        raise ValueError(f"{where}: n_shifted and n_centred cannot both be 0 (no radial "
+                         "functions)")
+    r_inner = merged["r_inner"]
+    if r_inner is not None and not (_is_number(r_inner) and 0 < r_inner < merged["cutoff"]):
+        raise ValueError(f"{where}: r_inner must be a positive number below the cutoff "
+                         f"({merged['cutoff']}) or None, got {r_inner!r}")
+    energies = merged["atom_energies"]
+    if energies is not None and not isinstance(energies, (dict, str, Path)):
+        raise ValueError(f"{where}: atom_energies must be a {{element: eV}} table or the path "
+                         f"of a file of isolated atoms, got {energies!r}")
 
 
 def default_memory_limit():

@@ -735,3 +735,324 @@ def test_fastpot_file_is_a_folder(tmp_path):
 def test_fastpot_save_wrong_suffix(tmp_path, potential):
     with pytest.raises(ValueError, match=r"potential files end in .fastpot, got 'model.json'"):
         potential.save(tmp_path / "model.json")
+
+
+# -- the ASE calculator -------------------------------------------------------------------------
+def _oxide():
+    atoms = bulk("Cu", "fcc", a=3.7, cubic=True)
+    atoms.symbols[::2] = "O"
+    return atoms
+
+
+def _with(atoms, **arrays):
+    for name, value in arrays.items():
+        setattr(atoms, name, value)
+    return atoms
+
+
+CALCULATOR_CASES = [
+    pytest.param(lambda: Atoms("CuZn", positions=[[0, 0, 0], [2, 0, 0]]), ValueError,
+                 r"atom 1 is Zn, which has no symmetry functions \(elements: O, Cu\)",
+                 id="unknown-element"),
+    pytest.param(lambda: Atoms(), ValueError, r"the structure has no atoms", id="empty"),
+    pytest.param(lambda: Atoms("Cu2O", positions=[[0, 0, 0], [np.nan, 0, 0], [0, 2, 0]]),
+                 ValueError, r"positions of atom 1 is not finite", id="nan-position"),
+    pytest.param(lambda: Atoms("CuO", positions=[[0, 0, 0], [0, 0, 0]]), ValueError,
+                 r"atoms 0 and 1 overlap", id="overlap"),
+    pytest.param(lambda: _with(_oxide(), cell=np.zeros((3, 3))), ValueError,
+                 r"cell vector 0 is zero but direction 0 is periodic", id="zero-cell"),
+    pytest.param(lambda: _with(_oxide(), cell=[[3.7, 0, 0], [3.7, 0, 0], [0, 0, 3.7]]),
+                 ValueError, r"cell is singular", id="singular-cell"),
+    pytest.param(lambda: _with(_oxide(), cell=[[1e-3, 0, 0], [0, 3.7, 0], [0, 0, 3.7]]),
+                 ValueError, r"atom 0 has \d+ neighbours within the cutoff, more than 10000",
+                 id="tiny-cell"),
+]
+
+
+@pytest.mark.parametrize("make, error, match", CALCULATOR_CASES)
+def test_calculator(potential, make, error, match):
+    atoms = make()
+    atoms.calc = potential.calculator()
+    with pytest.raises(error, match=match):
+        atoms.get_potential_energy()
+
+
+@pytest.mark.parametrize("options, error, match", [
+    pytest.param(dict(skin=-1.0), ValueError, r"skin must be a finite number >= 0",
+                 id="skin-negative"),
+    pytest.param(dict(n_threads="all"), TypeError, r"n_threads must be a positive integer",
+                 id="threads-str"),
+    pytest.param(dict(cutoff=3.0), TypeError, r"unknown option\(s\) cutoff for "
+                 r"FastpotCalculator", id="unknown-option"),
+])
+def test_calculator_options(potential, options, error, match):
+    with pytest.raises(error, match=match):
+        potential.calculator(**options)
+
+
+def test_calculator_committee_properties(potential):
+    from ase.calculators.calculator import PropertyNotImplementedError
+    atoms = _oxide()
+    atoms.calc = potential.calculator()
+    with pytest.raises(PropertyNotImplementedError, match=r"forces_std need a committee"):
+        atoms.calc.get_property("forces_std", atoms)
+
+
+# -- training data ------------------------------------------------------------------------------
+def _extxyz(tmp_path, frames, name="data.extxyz"):
+    import ase.io
+    path = tmp_path / name
+    ase.io.write(path, frames, format="extxyz")
+    return path
+
+
+def _labelled(energy=-1.0, forces=None, n=2, symbols="Cu"):
+    from ase.calculators.singlepoint import SinglePointCalculator
+    atoms = Atoms(symbols * n, positions=[[2.0 * k, 0, 0] for k in range(n)])
+    atoms.calc = SinglePointCalculator(atoms, energy=energy,
+                                       forces=np.zeros((n, 3)) if forces is None else forces)
+    return atoms
+
+
+def _file(content, name="data.extxyz"):
+    def make(tmp_path):
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        return path
+    return make
+
+
+def _frames(*frames):
+    return lambda tmp_path: _extxyz(tmp_path, [f() for f in frames])
+
+
+def _unlabelled():
+    return Atoms("Cu2", positions=[[0, 0, 0], [2, 0, 0]])
+
+
+SAMPLE_FILE_CASES = [
+    pytest.param(lambda tmp_path: tmp_path / "missing.extxyz", FileNotFoundError,
+                 r"data file not found: .*missing.extxyz", id="missing-file"),
+    pytest.param(lambda tmp_path: tmp_path, FileNotFoundError, r"data file not found",
+                 id="a-folder"),
+    pytest.param(_file(""), ValueError, r"data.extxyz", id="empty-file"),
+    pytest.param(_file(GARBAGE), ValueError, r"data.extxyz: cannot read structures",
+                 id="binary-file"),
+    pytest.param(_file("2\nProperties=species:S:1:pos:R:3 energy=1.0\nCu 0 0 0\n"), ValueError,
+                 r"data.extxyz: cannot read structures", id="truncated-extxyz"),
+    pytest.param(_frames(_unlabelled, _unlabelled), ValueError,
+                 r"data.extxyz: no energies and no forces to learn from", id="no-labels"),
+    pytest.param(_frames(lambda: _labelled(energy=np.nan)), ValueError,
+                 r"data.extxyz structure 0: energy is nan", id="nan-energy"),
+    pytest.param(_frames(_labelled, lambda: _labelled(forces=np.full((2, 3), np.inf))),
+                 ValueError, r"data.extxyz structure 1: force on atom 0 is not finite",
+                 id="inf-force"),
+    pytest.param(_frames(lambda: _with(_labelled(), positions=[[0, 0, 0], [np.nan, 0, 0]])),
+                 ValueError, r"data.extxyz structure 0: position of atom 1 is not finite",
+                 id="nan-position"),
+    pytest.param(_file("begin\nenergy 1.0\nend\n", name="input.data"), ValueError,
+                 r"input.data structure 0: structure has no atoms", id="zero-atoms-n2p2"),
+    pytest.param(_file("0\nenergy=1.0 pbc=\"F F F\"\n"), ValueError,
+                 r"data.extxyz structure 0: structure has no atoms|cannot read",
+                 id="zero-atoms-extxyz"),
+    pytest.param(_file("begin\n" + ATOM + "energy 1.0d0\nend\n", name="train.data"),
+                 ValueError, r"train.data:3: energy: '1.0d0' is not a number",
+                 id="fortran-d-n2p2"),
+]
+
+
+@pytest.mark.parametrize("make, error, match", SAMPLE_FILE_CASES)
+def test_read_samples(tmp_path, make, error, match):
+    from fastpot.data import read_samples
+    with pytest.raises(error, match=match):
+        read_samples(make(tmp_path))
+
+
+def test_sample_forces_of_the_wrong_shape():
+    from fastpot.data import sample_from_atoms
+    atoms = _labelled()
+    atoms.calc.results["forces"] = np.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"frame 7: forces have shape \(3, 3\), expected "
+                                         r"\(2, 3\)"):
+        sample_from_atoms(atoms, "frame 7")
+
+
+def test_sample_stress_of_the_wrong_shape():
+    from fastpot.data import sample_from_atoms
+    atoms = _labelled()
+    atoms.info["stress"] = [1.0, 2.0]
+    with pytest.raises(ValueError, match=r"frame 2: stress must be 6 finite numbers"):
+        sample_from_atoms(atoms, "frame 2")
+
+
+TRAINER_OPTION_CASES = [
+    pytest.param(dict(hidden_layer=[5]), r"unknown option\(s\) hidden_layer; valid options:",
+                 id="misspelt-key"),
+    pytest.param(dict(cutof=4.0, epochs=3), r"unknown option\(s\) cutof, epochs",
+                 id="two-unknown-keys"),
+    pytest.param(dict(cutoff="4"), r"cutoff must be a positive number, got '4'",
+                 id="cutoff-str"),
+    pytest.param(dict(cutoff=-4.0), r"cutoff must be a positive number", id="cutoff-negative"),
+    pytest.param(dict(cutoff=np.nan), r"cutoff must be a positive number", id="cutoff-nan"),
+    pytest.param(dict(cutoff=np.inf), r"cutoff must be a positive number", id="cutoff-inf"),
+    pytest.param(dict(time_budget=0), r"time_budget must be a positive number",
+                 id="time-budget-zero"),
+    pytest.param(dict(learning_rate=np.nan), r"learning_rate must be a positive number",
+                 id="learning-rate-nan"),
+    pytest.param(dict(energy_weight=-1.0), r"energy_weight must be a number >= 0",
+                 id="energy-weight-negative"),
+    pytest.param(dict(force_weight=np.nan), r"force_weight must be a number >= 0",
+                 id="force-weight-nan"),
+    pytest.param(dict(l2=np.inf), r"l2 must be a number >= 0", id="l2-inf"),
+    pytest.param(dict(energy_weight=0, force_weight=0, stress_weight=0),
+                 r"energy_weight, force_weight and stress_weight cannot all be 0",
+                 id="all-weights-zero"),
+    pytest.param(dict(batch_size=0), r"batch_size must be a positive integer", id="batch-zero"),
+    pytest.param(dict(batch_size=2.5), r"batch_size must be a positive integer",
+                 id="batch-float"),
+    pytest.param(dict(seed=-1), r"seed must be an integer >= 0", id="seed-negative"),
+    pytest.param(dict(committee=True), r"committee must be a positive integer",
+                 id="committee-bool"),
+    pytest.param(dict(max_iterations="100"), r"max_iterations must be a positive integer",
+                 id="iterations-str"),
+    pytest.param(dict(max_force=0.0), r"max_force must be a positive number or None",
+                 id="max-force-zero"),
+    pytest.param(dict(committee_leave_out=1.0), r"committee_leave_out must be in \[0, 1\)",
+                 id="leave-out-one"),
+    pytest.param(dict(adam_time_fraction=0.0), r"adam_time_fraction must be in \(0, 1\]",
+                 id="adam-fraction-zero"),
+    pytest.param(dict(optimizer="sgd"), r"optimizer must be one of auto, lbfgs",
+                 id="optimizer"),
+    pytest.param(dict(descriptors="soap"), r"descriptors must be one of gaussian, polynomial",
+                 id="descriptors"),
+    pytest.param(dict(hidden_layers=[25, 0]), r"hidden_layers must be a list of positive "
+                 r"integers", id="hidden-zero"),
+    pytest.param(dict(hidden_layers="25,25"), r"hidden_layers must be a list", id="hidden-str"),
+    pytest.param(dict(activation="q"), r"activation must be one of n2p2's letters .*got 'q'",
+                 id="activation-unknown"),
+    pytest.param(dict(activation="tt"), r"activation must be one of n2p2's letters",
+                 id="activation-two-letters"),
+    pytest.param(dict(scaling="zscore"), r"scaling must be one of none, scale, center",
+                 id="scaling-mode"),
+    pytest.param(dict(scale_min=1.0, scale_max=-1.0), r"scale_min must be below scale_max",
+                 id="scale-range"),
+    pytest.param(dict(cutoff_type="smooth"), r"cutoff_type: unknown cutoff function 'smooth'",
+                 id="cutoff-type"),
+    pytest.param(dict(valid_fraction=1.0), r"valid_fraction must be in \[0, 1\)",
+                 id="valid-fraction"),
+    pytest.param(dict(zetas=[0.5, 2.0]), r"zetas must be a list of numbers >= 1",
+                 id="zetas-small"),
+    pytest.param(dict(zetas=2.0), r"zetas must be a list of numbers >= 1", id="zetas-number"),
+    pytest.param(dict(n_shifted=-1), r"n_shifted must be an integer >= 0",
+                 id="n-shifted-negative"),
+    pytest.param(dict(n_shifted=0, n_centred=0), r"n_shifted and n_centred cannot both be 0",
+                 id="no-radial-functions"),
+    pytest.param(dict(r_inner=-1.0), r"r_inner must be a positive number below the cutoff",
+                 id="r-inner-negative"),
+    pytest.param(dict(r_inner=8.0), r"r_inner must be a positive number below the cutoff",
+                 id="r-inner-beyond-cutoff"),
+    pytest.param(dict(n_threads=0), r"n_threads must be a positive integer", id="threads-zero"),
+    pytest.param(dict(atom_energies=5), r"atom_energies must be a \{element: eV\} table",
+                 id="atom-energies-number"),
+]
+
+
+@pytest.mark.parametrize("options, match", TRAINER_OPTION_CASES)
+def test_trainer_options(options, match):
+    from fastpot.training import Trainer
+    with pytest.raises((ValueError, TypeError), match=rf"training options: {match}"):
+        Trainer(options, log=None)
+
+
+def _fit_data(n=4):
+    from fastpot.emt_data import emt_samples
+    return emt_samples(n, element="Cu", size=1, seed=0)
+
+
+def _sample(change):
+    def make():
+        samples = _fit_data()
+        change(samples)
+        return samples
+    return make
+
+
+def _zero_atoms(samples):
+    samples[1].atoms = Atoms()
+    samples[1].forces = np.zeros((0, 3))
+
+
+def _bad_forces(samples):
+    samples[2].forces = np.zeros((3, 3))
+
+
+def _nan_energy(samples):
+    samples[0].energy = float("nan")
+
+
+def _nan_force(samples):
+    samples[3].forces[1, 2] = np.nan
+
+
+def _nan_position(samples):
+    samples[1].atoms.positions[0, 0] = np.nan
+
+
+def _no_labels(samples):
+    for s in samples:
+        s.energy = s.forces = None
+
+
+FIT_CASES = [
+    pytest.param(lambda: [], {}, r"training data: no structures", id="empty"),
+    pytest.param(_sample(_no_labels), {}, r"training data: no energies and no forces",
+                 id="no-energies-no-forces"),
+    pytest.param(_sample(_zero_atoms), {}, r"EMT structure 1: structure has no atoms",
+                 id="zero-atom-structure"),
+    pytest.param(_sample(_bad_forces), {}, r"EMT structure 2: forces have shape \(3, 3\), "
+                 r"expected \(4, 3\)", id="forces-shape"),
+    pytest.param(_sample(_nan_energy), {}, r"EMT structure 0: energy is nan", id="nan-energy"),
+    pytest.param(_sample(_nan_force), {}, r"EMT structure 3: force on atom 1 is not finite",
+                 id="nan-force"),
+    pytest.param(_sample(_nan_position), {}, r"EMT structure 1: position of atom 0 is not "
+                 r"finite", id="nan-position"),
+    pytest.param(_fit_data, dict(atom_energies={"Cu": np.nan}),
+                 r"atom_energies: the energy of Cu must be a finite", id="atom-energy-nan"),
+    pytest.param(_fit_data, dict(atom_energies={"Ag": -0.1}),
+                 r"isolated-atom energies are given for Ag but not for Cu",
+                 id="atom-energy-element-absent"),
+    pytest.param(_fit_data, dict(max_force=1e-9),
+                 r"max_force / max_energy_above_minimum leave no training structure",
+                 id="outliers-leave-nothing"),
+]
+
+
+@pytest.mark.parametrize("make, options, match", FIT_CASES)
+def test_trainer_fit(make, options, match):
+    from fastpot.training import Trainer
+    trainer = Trainer(dict(cutoff=3.0, n_shifted=2, n_centred=1, n_angular_eta=1, zetas=[1.0],
+                           hidden_layers=[3], time_budget=5.0, max_iterations=2, **options),
+                      log=None)
+    with pytest.raises(ValueError, match=match):
+        trainer.fit(make())
+
+
+def test_trainer_fit_validation_element_absent_from_the_model():
+    from fastpot.emt_data import emt_samples
+    from fastpot.training import Trainer
+    trainer = Trainer(dict(cutoff=3.0, n_shifted=2, n_centred=1, n_angular_eta=1, zetas=[1.0],
+                           hidden_layers=[3], time_budget=5.0, max_iterations=2), log=None)
+    valid = emt_samples(2, element="Cu", size=1, seed=1, alloy="Ag")
+    with pytest.raises(ValueError, match=r"validation data has element\(s\) \['Ag'\] absent "
+                                         r"from the training data"):
+        trainer.fit(_fit_data(), valid)
+
+
+def test_trainer_fit_refuses_what_is_not_a_sample():
+    from fastpot.training import Trainer
+    with pytest.raises(TypeError, match=r"training data structure 1: expected a "
+                                        r"fastpot.data.Sample, got str"):
+        Trainer(log=None).fit(_fit_data(1) + ["not a sample"])
