@@ -89,7 +89,7 @@ class MolecularDynamics:
             raise ValueError(f"timestep must be a positive number of fs, got {timestep!r}")
         if ensemble != "nve" and temperature is None:
             raise ValueError(f"ensemble {ensemble!r} needs a temperature (K)")
-        if temperature is not None and not (np.isfinite(temperature) and temperature >= 0):
+        if temperature is not None and not (_is_finite(temperature) and temperature >= 0):
             raise ValueError(f"temperature must be >= 0 K, got {temperature!r}")
         if ensemble == "npt" and not temperature > 0:
             raise ValueError("ensemble 'npt' needs a temperature above 0 K (the barostat's "
@@ -97,16 +97,24 @@ class MolecularDynamics:
         if ensemble == "npt":
             if pressure is None:
                 raise ValueError("ensemble 'npt' needs a pressure (GPa)")
+            if not _is_finite(pressure):
+                raise ValueError(f"pressure must be a finite number of GPa, got {pressure!r}")
             if not atoms.pbc.all():
                 raise ValueError("ensemble 'npt' needs a cell periodic in all three directions")
         if len(atoms) == 0:
             raise ValueError("the structure has no atoms")
         for name, value in (("friction", friction), ("tau_thermostat", tau_thermostat),
                             ("tau_barostat", tau_barostat), ("compressibility", compressibility)):
-            if not (np.isfinite(value) and value > 0):
+            if not (_is_finite(value) and value > 0):
                 raise ValueError(f"{name} must be > 0, got {value!r}")
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
+        for name, value, low in (("every", every, 1), ("checkpoint_every", checkpoint_every, 1),
+                                 ("seed", seed, 0)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or \
+                    value < low:
+                what = "a positive integer" if low else "an integer >= 0"
+                raise ValueError(f"{name} must be {what}, got {value!r}")
+        if not isinstance(chain_length, (int, np.integer)) or not 1 <= chain_length <= 10:
+            raise ValueError(f"chain_length must be between 1 and 10, got {chain_length!r}")
         if max_force_std is not None:
             if not potential.is_committee:
                 raise ValueError("max_force_std needs a committee model (a .fastpot trained "
@@ -127,8 +135,10 @@ class MolecularDynamics:
         self.pressure = pressure
         self.species = potential.sf.species(atoms)  # names any element the model lacks
         self.masses = np.ascontiguousarray(atoms.get_masses(), dtype=float)
-        if (self.masses <= 0).any():
-            raise ValueError("every atom needs a positive mass")
+        bad = np.flatnonzero(~(self.masses > 0))
+        if bad.size:
+            raise ValueError(f"every atom needs a positive mass (atom {bad[0]} has "
+                             f"{self.masses[bad[0]]})")
         self.n_threads = resolve_threads(n_threads)
         self.every = every
         self.callback = callback
@@ -162,14 +172,15 @@ class MolecularDynamics:
             "skin": float(skin), "list_radius": potential.cutoff + float(skin),
             "fully_periodic": bool(atoms.pbc.all()),
         }
-        if not 1 <= chain_length <= 10:
-            raise ValueError(f"chain_length must be between 1 and 10, got {chain_length}")
         self.xi = np.zeros(chain_length)
         self.vxi = np.zeros(chain_length)
         self.heat = np.zeros(2)  # eV taken from the thermostat's and the barostat's baths
         self.x = np.ascontiguousarray(atoms.get_positions(), dtype=float)
         self.cell = np.ascontiguousarray(atoms.cell.array, dtype=float)
         momenta = atoms.get_momenta()
+        bad = ~np.isfinite(momenta).all(axis=1)
+        if bad.any():
+            raise ValueError(f"momentum of atom {int(np.flatnonzero(bad)[0])} is not finite")
         if not np.any(momenta) and temperature:
             self.v = self._maxwell_boltzmann(temperature)
         else:
@@ -449,6 +460,12 @@ class MolecularDynamics:
             ase.io.write(self.trajectory_path, frames, format="extxyz")
         self._sync_atoms()
         return True
+
+
+def _is_finite(value):
+    """A real number that is finite (strings and None are not numbers here)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and \
+        not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 def run(atoms, potential, ensemble="nve", temperature=None, timestep=1.0, steps=1000,

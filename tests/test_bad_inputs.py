@@ -1056,3 +1056,149 @@ def test_trainer_fit_refuses_what_is_not_a_sample():
     with pytest.raises(TypeError, match=r"training data structure 1: expected a "
                                         r"fastpot.data.Sample, got str"):
         Trainer(log=None).fit(_fit_data(1) + ["not a sample"])
+
+
+# -- molecular dynamics -------------------------------------------------------------------------
+def _gas_cell():
+    """Eight copper atoms far apart in a periodic box, for the ideal-gas potential."""
+    atoms = bulk("Cu", "sc", a=1.0).repeat(2)
+    return atoms
+
+
+MD_CASES = [
+    pytest.param(dict(ensemble="nvt"), r"unknown ensemble 'nvt'; choose from", id="ensemble"),
+    pytest.param(dict(timestep=0.0), r"timestep must be a positive number of fs",
+                 id="timestep-zero"),
+    pytest.param(dict(timestep=np.nan), r"timestep must be a positive number of fs",
+                 id="timestep-nan"),
+    pytest.param(dict(timestep="1"), r"timestep must be a positive number of fs, got '1'",
+                 id="timestep-str"),
+    pytest.param(dict(ensemble="nvt-langevin"), r"ensemble 'nvt-langevin' needs a temperature",
+                 id="temperature-missing"),
+    pytest.param(dict(temperature=-5.0), r"temperature must be >= 0 K, got -5.0",
+                 id="temperature-negative"),
+    pytest.param(dict(temperature=np.nan), r"temperature must be >= 0 K", id="temperature-nan"),
+    pytest.param(dict(temperature="hot"), r"temperature must be >= 0 K, got 'hot'",
+                 id="temperature-str"),
+    pytest.param(dict(ensemble="npt", temperature=300.0), r"ensemble 'npt' needs a pressure",
+                 id="npt-no-pressure"),
+    pytest.param(dict(ensemble="npt", temperature=0.0, pressure=1.0),
+                 r"ensemble 'npt' needs a temperature above 0 K", id="npt-zero-temperature"),
+    pytest.param(dict(ensemble="npt", temperature=300.0, pressure=np.nan),
+                 r"pressure must be a finite number of GPa", id="npt-nan-pressure"),
+    pytest.param(dict(friction=0.0, ensemble="nvt-langevin", temperature=300.0),
+                 r"friction must be > 0", id="friction-zero"),
+    pytest.param(dict(tau_thermostat=np.inf), r"tau_thermostat must be > 0", id="tau-inf"),
+    pytest.param(dict(tau_barostat="slow"), r"tau_barostat must be > 0, got 'slow'",
+                 id="tau-barostat-str"),
+    pytest.param(dict(compressibility=-1.0), r"compressibility must be > 0",
+                 id="compressibility"),
+    pytest.param(dict(chain_length=0), r"chain_length must be between 1 and 10",
+                 id="chain-zero"),
+    pytest.param(dict(chain_length=2.5), r"chain_length must be between 1 and 10",
+                 id="chain-float"),
+    pytest.param(dict(every=0), r"every must be a positive integer", id="every-zero"),
+    pytest.param(dict(checkpoint_every=0), r"checkpoint_every must be a positive integer",
+                 id="checkpoint-every-zero"),
+    pytest.param(dict(skin=-0.5), r"skin must be a finite number >= 0", id="skin-negative"),
+    pytest.param(dict(seed="abc"), r"seed must be an integer >= 0, got 'abc'", id="seed-str"),
+    pytest.param(dict(n_threads=0), r"n_threads must be a positive integer", id="threads-zero"),
+    pytest.param(dict(max_force_std=0.1), r"max_force_std needs a committee model",
+                 id="max-force-std-single-model"),
+]
+
+
+@pytest.mark.parametrize("options, match", MD_CASES)
+def test_md_options(gas, options, match):
+    from fastpot.md import MolecularDynamics
+    with pytest.raises(ValueError, match=match):
+        MolecularDynamics(_gas_cell(), gas, **options)
+
+
+def _md_structure(change):
+    def make():
+        atoms = _gas_cell()
+        change(atoms)
+        return atoms
+    return make
+
+
+def _nan_x(atoms):
+    atoms.positions[3, 1] = np.nan
+
+
+def _overlap(atoms):
+    atoms.positions[1] = atoms.positions[0]
+
+
+def _zinc(atoms):
+    atoms.symbols[2] = "Zn"
+
+
+def _no_atoms(atoms):
+    del atoms[:]
+
+
+def _zero_mass(atoms):
+    masses = atoms.get_masses()
+    masses[5] = 0.0
+    atoms.set_masses(masses)
+
+
+def _nan_momentum(atoms):
+    momenta = np.zeros((len(atoms), 3))
+    momenta[4, 0] = np.nan
+    atoms.set_momenta(momenta)
+
+
+def _singular(atoms):
+    atoms.set_cell([[2, 0, 0], [2, 0, 0], [0, 0, 2]])
+
+
+def _molecule(atoms):
+    atoms.pbc = False
+
+
+MD_STRUCTURE_CASES = [
+    pytest.param(_md_structure(_nan_x), {}, r"positions of atom 3 is not finite",
+                 id="nan-position"),
+    pytest.param(_md_structure(_overlap), {}, r"atoms 0 and 1 overlap .*forces are undefined "
+                 r"in the starting structure", id="overlap"),
+    pytest.param(_md_structure(_zinc), {}, r"atom 2 is Zn, which has no symmetry functions",
+                 id="element-absent"),
+    pytest.param(_md_structure(_no_atoms), {}, r"the structure has no atoms", id="empty"),
+    pytest.param(_md_structure(_zero_mass), {}, r"every atom needs a positive mass \(atom 5",
+                 id="zero-mass"),
+    pytest.param(_md_structure(_nan_momentum), {}, r"momentum of atom 4 is not finite",
+                 id="nan-momentum"),
+    pytest.param(_md_structure(_singular), {}, r"cell is singular", id="singular-cell"),
+    pytest.param(_md_structure(_molecule), dict(ensemble="npt", temperature=300.0,
+                                                pressure=0.0),
+                 r"ensemble 'npt' needs a cell periodic in all three directions",
+                 id="npt-molecule"),
+]
+
+
+@pytest.mark.parametrize("make, options, match", MD_STRUCTURE_CASES)
+def test_md_structures(gas, make, options, match):
+    from fastpot.md import MolecularDynamics
+    with pytest.raises(ValueError, match=match):
+        MolecularDynamics(make(), gas, **options)
+
+
+@pytest.mark.parametrize("steps", [pytest.param(0, id="zero"), pytest.param(-3, id="negative"),
+                                   pytest.param(2.0, id="float"), pytest.param("5", id="str")])
+def test_md_steps(gas, steps):
+    from fastpot import md
+    with pytest.raises(ValueError, match=rf"steps must be a positive integer, got {steps!r}"):
+        md.run(_gas_cell(), gas, steps=steps)
+    with pytest.raises(ValueError, match=rf"steps must be a positive integer, got {steps!r}"):
+        md.MolecularDynamics(_gas_cell(), gas).run(steps)
+
+
+def test_md_checkpoint_of_another_run(gas, tmp_path):
+    from fastpot import md
+    checkpoint = tmp_path / "run.npz"
+    md.run(_gas_cell(), gas, steps=2, checkpoint=checkpoint, every=1, thermo=None)
+    with pytest.raises(ValueError, match=r"run.npz belongs to another run"):
+        md.run(_gas_cell(), gas, steps=4, timestep=0.5, checkpoint=checkpoint, every=1)
