@@ -1,6 +1,30 @@
 """The ``fastpot`` command line: info, demo, train, evaluate, md, select."""
 import argparse
 import sys
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """A command line argparse refuses, as its one-line message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, "fastpot <command>: error: ...",
+    handed to main (which returns status 2) instead of usage text and sys.exit."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def _read_structure(path):
+    """The (last) structure of an ASE-readable file; errors name the file."""
+    import ase.io
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"structure file not found: {path}")
+    try:
+        return ase.io.read(path)
+    except Exception as error:      # ASE raises many kinds for a file it cannot parse
+        raise ValueError(f"cannot read {path}: {error}") from None
 
 
 def _info(args):
@@ -11,7 +35,6 @@ def _info(args):
 
 def _config(args):
     """Compiler and linker flags for programs that use the C API (fastpot/include/fastpot.h)."""
-    from pathlib import Path
     package = Path(__file__).resolve().parent
     library = package / "lib" / "libfastpot.so"
     if args.libs and not library.is_file():
@@ -28,15 +51,11 @@ def _config(args):
 
 def _ipi(args):
     """Serve forces to an i-PI server (see fastpot/ipi.py)."""
-    import ase.io
-
     from fastpot import Potential
-    from fastpot.ipi import run_client
+    from fastpot.ipi import parse_address, run_client
+    parse_address(args.address)  # a typo in it is reported before the model is read
     potential = Potential.load(args.model)
-    try:
-        atoms = ase.io.read(args.structure)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"structure file not found: {args.structure}") from None
+    atoms = _read_structure(args.structure)
     steps = run_client(potential, atoms, args.address, n_threads=args.threads,
                        log=print if args.verbose else None)
     print(f"i-PI server closed the run after {steps} force evaluation(s)")
@@ -67,10 +86,7 @@ def _md(args):
 
     from fastpot import Potential, md
     potential = Potential.load(args.model)
-    try:
-        atoms = ase.io.read(args.structure)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"structure file not found: {args.structure}") from None
+    atoms = _read_structure(args.structure)
     # a run of --steps steps in total: after an interruption the same command finishes it
     dyn = md.run(
         atoms, potential, ensemble=args.ensemble, timestep=args.timestep, steps=args.steps,
@@ -98,8 +114,15 @@ def _load_config(path):
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     with open(path, "rb") as f:
-        data = tomllib.load(f)
-    return data.get("train", data)
+        try:
+            data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{path}: not a TOML file ({error})") from None
+    options = data.get("train", data)
+    if not isinstance(options, dict):
+        raise ValueError(f"{path}: 'train' must be a table of training options, got "
+                         f"{options!r}")
+    return options
 
 
 def _train(args):
@@ -107,7 +130,6 @@ def _train(args):
     import contextlib
     import json
     import time
-    from pathlib import Path
 
     from fastpot._files import atomic_write
     from fastpot._mpi import world
@@ -330,7 +352,7 @@ def _evaluate(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="fastpot", description=__doc__)
+    parser = _Parser(prog="fastpot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print version, OpenMP state and dependency versions")
     info.set_defaults(run=_info)
@@ -431,12 +453,22 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Run a command; returns its exit status. Every error the user can cause is one line on
+    stderr, "fastpot <command>: error: ...", with status 2 (never a traceback)."""
+    try:
+        args, extra = build_parser().parse_known_args(argv)
+        if extra:  # said here, where the command is known, not by the top-level parser
+            prog = f"fastpot {args.command}"
+            raise UsageError(f"{prog}: error: unrecognized arguments: {' '.join(extra)} "
+                             f"(see {prog} --help)")
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return 2
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, MemoryError, FloatingPointError,
-            ConnectionError) as error:
-        print(f"fastpot {args.command}: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, MemoryError, FloatingPointError) as error:
+        message = " ".join(str(error).split())  # one line, whatever the message held
+        print(f"fastpot {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

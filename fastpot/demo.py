@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from fastpot._files import atomic_write
+from fastpot._threading import resolve_threads
 
 
 def run_demo(out="fastpot-demo", n_structures=240, train_seconds=150.0, md_steps=2000,
@@ -26,6 +27,16 @@ def run_demo(out="fastpot-demo", n_structures=240, train_seconds=150.0, md_steps
     from fastpot.emt_data import emt_samples
     from fastpot.training import Trainer, evaluate_samples
 
+    # checked before minutes of training, not when the step that needs them comes
+    for name, value, low in (("n_structures", n_structures, 12), ("md_steps", md_steps, 1),
+                             ("md_size", md_size, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not (isinstance(train_seconds, (int, float)) and 0 < train_seconds < float("inf")):
+        raise ValueError(f"train_seconds must be a positive number, got {train_seconds!r}")
+    if not (isinstance(temperature, (int, float)) and 0 <= temperature < float("inf")):
+        raise ValueError(f"temperature must be a number of K >= 0, got {temperature!r}")
+    resolve_threads(n_threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

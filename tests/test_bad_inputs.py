@@ -6,14 +6,15 @@ crash, hang, return NaN silently or allocate gigabytes. One small runner per tab
 valid inputs they corrupt are built by the helpers below.
 """
 import json
+import re
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
 
-import fastpot
 from fastpot import (Angular, NeighborList, Potential, Radial, SymmetryFunctions,
                      neighbor_list, read_input_data)
 from fastpot.symmetry_factored import (CompactAngular, CompactRadial, WeightedAngular,
@@ -1202,3 +1203,186 @@ def test_md_checkpoint_of_another_run(gas, tmp_path):
     md.run(_gas_cell(), gas, steps=2, checkpoint=checkpoint, every=1, thermo=None)
     with pytest.raises(ValueError, match=r"run.npz belongs to another run"):
         md.run(_gas_cell(), gas, steps=4, timestep=0.5, checkpoint=checkpoint, every=1)
+
+
+# -- the command line ---------------------------------------------------------------------------
+@pytest.fixture
+def files(tmp_path, potential):
+    """Paths of valid and broken inputs for the commands, as strings."""
+    import ase.io
+    model = tmp_path / "model.fastpot"
+    potential.save(model)
+    structure = tmp_path / "cell.extxyz"
+    ase.io.write(structure, _oxide())
+    zinc = _oxide()
+    zinc.symbols[0] = "Zn"
+    ase.io.write(tmp_path / "zinc.extxyz", zinc)
+    (tmp_path / "garbage.bin").write_bytes(GARBAGE)
+    (tmp_path / "empty.extxyz").write_text("")
+    (tmp_path / "bad.toml").write_text("cutoff = = 4\n")
+    (tmp_path / "typo.toml").write_text("[train]\nhidden_layer = [5]\n")
+    (tmp_path / "value.toml").write_text("[train]\ncutoff = \"far\"\n")
+    (tmp_path / "scalar.toml").write_text("train = 5\n")
+    (tmp_path / "nan.data").write_text("begin\n" + ATOM + "energy nan\nend\n")
+    (tmp_path / "a_file").write_text("")
+    return SimpleNamespace(**{name.replace(".", "_"): str(tmp_path / name) for name in (
+        "model.fastpot", "cell.extxyz", "zinc.extxyz", "garbage.bin", "empty.extxyz",
+        "bad.toml", "typo.toml", "value.toml", "scalar.toml", "nan.data", "a_file")},
+        model=str(model), cell=str(structure), missing=str(tmp_path / "missing"),
+        out=str(tmp_path / "out"))
+
+
+def _model_text(f, text):
+    with open(f.model, "w") as out:
+        out.write(text)
+    return f.model
+
+
+CLI_CASES = [
+    # argparse's own errors, for every command
+    pytest.param(lambda f: [], r"^fastpot: error: the following arguments are required: "
+                 r"command", id="no-command"),
+    pytest.param(lambda f: ["frobnicate"], r"^fastpot: error: argument command: invalid "
+                 r"choice: 'frobnicate'", id="unknown-command"),
+    pytest.param(lambda f: ["info", "--verbose"], r"unrecognized arguments: --verbose",
+                 id="info-extra-option"),
+    pytest.param(lambda f: ["config", "--libz"], r"unrecognized arguments: --libz",
+                 id="config-unknown-option"),
+    pytest.param(lambda f: ["lammps-plugin", "now"], r"unrecognized arguments: now",
+                 id="lammps-plugin-extra-argument"),
+    pytest.param(lambda f: ["demo", "--structures", "many"], r"argument --structures: invalid "
+                 r"int value: 'many'", id="demo-structures-str"),
+    pytest.param(lambda f: ["demo", "--structures", "0", "--out", f.out],
+                 r"n_structures must be an integer >= 12, got 0", id="demo-structures-zero"),
+    pytest.param(lambda f: ["demo", "--train-seconds", "-1", "--out", f.out],
+                 r"train_seconds must be a positive number, got -1.0", id="demo-seconds"),
+    pytest.param(lambda f: ["demo", "--train-seconds", "nan", "--out", f.out],
+                 r"train_seconds must be a positive number, got nan", id="demo-seconds-nan"),
+    pytest.param(lambda f: ["demo", "--md-steps", "0", "--out", f.out],
+                 r"md_steps must be an integer >= 1, got 0", id="demo-md-steps"),
+    pytest.param(lambda f: ["demo", "--threads", "0", "--out", f.out],
+                 r"n_threads must be a positive integer", id="demo-threads"),
+    pytest.param(lambda f: ["train", "--out", f.out], r"the following arguments are required: "
+                 r"--train", id="train-no-data"),
+    pytest.param(lambda f: ["train", "--train", f.cell], r"the following arguments are "
+                 r"required: --out", id="train-no-out"),
+    pytest.param(lambda f: ["train", "--train", f.missing, "--out", f.out],
+                 r"data file not found: .*missing", id="train-data-missing"),
+    pytest.param(lambda f: ["train", "--train", f.empty_extxyz, "--out", f.out],
+                 r"empty.extxyz", id="train-data-empty"),
+    pytest.param(lambda f: ["train", "--train", f.garbage_bin, "--out", f.out],
+                 r"garbage.bin: cannot read structures", id="train-data-binary"),
+    pytest.param(lambda f: ["train", "--train", f.cell, "--out", f.out],
+                 r"cell.extxyz: no energies and no forces to learn from",
+                 id="train-data-unlabelled"),
+    pytest.param(lambda f: ["train", "--train", f.nan_data, "--out", f.out],
+                 r"nan.data:3: energy: 'nan' is not finite", id="train-data-nan"),
+    pytest.param(lambda f: ["train", "--train", f.nan_data, "--valid", f.missing, "--out",
+                            f.out, "--config", f.typo_toml], r"unknown option\(s\) hidden_layer",
+                 id="train-config-typo"),
+    pytest.param(lambda f: ["train", "--train", f.cell, "--out", f.out, "--config", f.missing],
+                 r"No such file or directory: .*missing", id="train-config-missing"),
+    pytest.param(lambda f: ["train", "--train", f.cell, "--out", f.out, "--config", f.bad_toml],
+                 r"bad.toml: not a TOML file", id="train-config-not-toml"),
+    pytest.param(lambda f: ["train", "--train", f.cell, "--out", f.out, "--config",
+                            f.value_toml], r"cutoff must be a positive number, got 'far'",
+                 id="train-config-value"),
+    pytest.param(lambda f: ["train", "--train", f.cell, "--out", f.out, "--config",
+                            f.scalar_toml], r"scalar.toml: 'train' must be a table",
+                 id="train-config-scalar"),
+    pytest.param(lambda f: ["train", "--train", f.cell, "--out", f.out, "--threads", "0"],
+                 r"n_threads must be a positive integer", id="train-threads"),
+    pytest.param(lambda f: ["train", "--train", f.cell, "--out", f.out, "--time-budget", "-5"],
+                 r"time_budget must be a positive number, got -5.0", id="train-time-budget"),
+    pytest.param(lambda f: ["train", "--train", f.cell, "--out", f.out, "--committee", "0"],
+                 r"committee must be a positive integer, got 0", id="train-committee"),
+    pytest.param(lambda f: ["train", "--train", f.cell, "--out", f.a_file],
+                 r"File exists: .*a_file", id="train-out-is-a-file"),
+    pytest.param(lambda f: ["evaluate", f.model], r"the following arguments are required: "
+                 r"data", id="evaluate-no-data"),
+    pytest.param(lambda f: ["evaluate", f.missing, f.cell], r"potential file not found: "
+                 r".*missing", id="evaluate-model-missing"),
+    pytest.param(lambda f: ["evaluate", f.garbage_bin, f.cell], r"garbage.bin: not a fastpot "
+                 r"potential file", id="evaluate-model-binary"),
+    pytest.param(lambda f: ["evaluate", _model_text(f, '{"format": "fastpot-potential", '
+                                                       '"version": 7}'), f.cell],
+                 r"unsupported format version 7", id="evaluate-model-version"),
+    pytest.param(lambda f: ["evaluate", f.model, f.missing], r"data file not found",
+                 id="evaluate-data-missing"),
+    pytest.param(lambda f: ["evaluate", f.model, f.nan_data], r"nan.data:3: energy",
+                 id="evaluate-data-nan"),
+    pytest.param(lambda f: ["evaluate", f.model, f.cell, "--threads", "two"],
+                 r"argument --threads: invalid int value: 'two'", id="evaluate-threads"),
+    pytest.param(lambda f: ["md", f.model, f.cell], r"the following arguments are required: "
+                 r"--steps", id="md-no-steps"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "0"],
+                 r"steps must be a positive integer, got 0", id="md-steps-zero"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "1e3"],
+                 r"argument --steps: invalid int value: '1e3'", id="md-steps-float"),
+    pytest.param(lambda f: ["md", f.missing, f.cell, "--steps", "5"],
+                 r"potential file not found", id="md-model-missing"),
+    pytest.param(lambda f: ["md", f.model, f.missing, "--steps", "5"],
+                 r"structure file not found: .*missing", id="md-structure-missing"),
+    pytest.param(lambda f: ["md", f.model, f.garbage_bin, "--steps", "5"],
+                 r"cannot read .*garbage.bin", id="md-structure-binary"),
+    pytest.param(lambda f: ["md", f.model, f.empty_extxyz, "--steps", "5"],
+                 r"cannot read .*empty.extxyz", id="md-structure-empty"),
+    pytest.param(lambda f: ["md", f.model, f.zinc_extxyz, "--steps", "5"],
+                 r"atom 0 is Zn, which has no symmetry functions", id="md-unknown-element"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "5", "--ensemble", "nvt"],
+                 r"argument --ensemble: invalid choice: 'nvt'", id="md-ensemble"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "5", "--timestep", "-1"],
+                 r"timestep must be a positive number of fs, got -1.0", id="md-timestep"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "5", "--temperature", "hot"],
+                 r"argument --temperature: invalid float value: 'hot'", id="md-temperature"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "5", "--ensemble",
+                            "nvt-langevin"], r"ensemble 'nvt-langevin' needs a temperature",
+                 id="md-thermostat-no-temperature"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "5", "--ensemble", "npt",
+                            "--temperature", "300"], r"ensemble 'npt' needs a pressure",
+                 id="md-npt-no-pressure"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "5", "--every", "0"],
+                 r"every must be a positive integer, got 0", id="md-every"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "5", "--max-force-std", "0.2"],
+                 r"max_force_std needs a committee model", id="md-max-force-std"),
+    pytest.param(lambda f: ["select", f.model, f.cell], r"the following arguments are "
+                 r"required: --n", id="select-no-n"),
+    pytest.param(lambda f: ["select", f.model, f.cell, "--n", "3"],
+                 r"model.fastpot is a single model; selection needs a committee",
+                 id="select-single-model"),
+    pytest.param(lambda f: ["select", f.model, f.cell, "--n", "3", "--by", "stress"],
+                 r"argument --by: invalid choice: 'stress'", id="select-by"),
+    pytest.param(lambda f: ["select", f.missing, f.cell, "--n", "3"],
+                 r"potential file not found", id="select-model-missing"),
+    pytest.param(lambda f: ["ipi", f.model, f.cell], r"the following arguments are required: "
+                 r"--address", id="ipi-no-address"),
+    pytest.param(lambda f: ["ipi", f.model, f.cell, "--address", "localhost"],
+                 r"i-PI address must be unix:NAME or HOST:PORT, got 'localhost'",
+                 id="ipi-address-no-port"),
+    pytest.param(lambda f: ["ipi", f.model, f.cell, "--address", "localhost:99999"],
+                 r"port must be in 1..65535", id="ipi-port-range"),
+    pytest.param(lambda f: ["ipi", f.model, f.cell, "--address", "localhost:http"],
+                 r"port 'http' is not a number", id="ipi-port-name"),
+    pytest.param(lambda f: ["ipi", f.model, f.cell, "--address", "unix:"],
+                 r"unix:NAME needs a socket name", id="ipi-unix-empty"),
+    pytest.param(lambda f: ["ipi", f.model, f.missing, "--address", "unix:fp-none"],
+                 r"structure file not found", id="ipi-structure-missing"),
+    pytest.param(lambda f: ["ipi", f.model, f.cell, "--address", f"unix:{f.missing}"],
+                 r"cannot connect to the i-PI server at unix socket", id="ipi-no-server"),
+]
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("make_argv, match", CLI_CASES)
+def test_cli(files, capsys, make_argv, match):
+    from fastpot.cli import main
+    argv = make_argv(files)
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status != 0, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    prefix = f"fastpot {argv[0]}: error: " if argv and not match.startswith("^") else ""
+    assert lines[0].startswith(prefix), lines[0]
+    assert re.search(match, lines[0]), lines[0]
