@@ -13,6 +13,7 @@ computed once for all members (ext/kernels/_fused.pyx committee_evaluate); the m
 takes one backward pass of the mean dE/dG, the members' forces (for ``forces_std``) one pass
 each.
 """
+import copy
 import json
 from pathlib import Path
 
@@ -289,9 +290,10 @@ class Potential:
             **({"members": [_networks_dict(m) for m in self.members]} if self.is_committee
                else {"networks": _networks_dict(self.members[0])}),
             "energy_unit": self.energy_unit,
-            "atom_energy": self.atom_energy,
-            "n2p2": self.n2p2,
-            "metadata": self.metadata,
+            # copies: changing the dict must not change this potential
+            "atom_energy": dict(self.atom_energy),
+            "n2p2": copy.deepcopy(self.n2p2),
+            "metadata": copy.deepcopy(self.metadata),
         }
 
     @classmethod
