@@ -1386,3 +1386,195 @@ def test_cli(files, capsys, make_argv, match):
     prefix = f"fastpot {argv[0]}: error: " if argv and not match.startswith("^") else ""
     assert lines[0].startswith(prefix), lines[0]
     assert re.search(match, lines[0]), lines[0]
+
+
+# -- potentials, networks and scaling built in code ----------------------------------------------
+def _network(**change):
+    from fastpot import Network
+    arguments = dict(layers=[3, 4, 1], activations="tl", weights=None)
+    arguments.update(change)
+    return Network(**arguments)
+
+
+NETWORK_CASES = [
+    pytest.param(dict(layers=[3, 4, 2]), ValueError, r"the output layer must have one neuron",
+                 id="two-outputs"),
+    pytest.param(dict(layers=[3]), ValueError, r"layers must be at least \[inputs, 1\]",
+                 id="one-layer"),
+    pytest.param(dict(layers=[3, 0, 1]), ValueError, r"positive sizes, got \[3, 0, 1\]",
+                 id="empty-layer"),
+    pytest.param(dict(layers=["3", 4, 1]), TypeError, r"layers must be a sequence of integers",
+                 id="layer-str"),
+    pytest.param(dict(layers=[3, 10**7, 10**7, 1]), ValueError, r"would have \d+ weights, "
+                 r"more than 100000000: a layer size is wrong", id="huge"),
+    pytest.param(dict(activations="t"), ValueError, r"need 2 activation letters",
+                 id="too-few-activations"),
+    pytest.param(dict(activations="tz"), ValueError, r"unknown activation\(s\) \['z'\]",
+                 id="unknown-activation"),
+    pytest.param(dict(activations=["t", "l"]), TypeError, r"activations must be a string",
+                 id="activation-list"),
+    pytest.param(dict(weights=np.zeros(3)), ValueError, r"network \[3, 4, 1\] has 21 weights, "
+                 r"got 3", id="weights-count"),
+    pytest.param(dict(weights=np.full(21, np.nan)), ValueError, r"network weights must be "
+                 r"finite", id="weights-nan"),
+]
+
+
+@pytest.mark.parametrize("change, error, match", NETWORK_CASES)
+def test_network(change, error, match):
+    with pytest.raises(error, match=match):
+        _network(**change)
+
+
+def _potential_parts(potential):
+    return dict(symmetry_functions=potential.sf, scaling=potential.scaling,
+                networks=dict(potential.networks), energy_unit=1.0, atom_energy=None)
+
+
+def _drop_o(parts):
+    del parts["networks"]["O"]
+
+
+def _wrong_inputs(parts):
+    parts["networks"]["O"] = _network()
+
+
+def _committee_of_one(parts):
+    parts["networks"] = [parts["networks"]]
+
+
+def _committee_mismatch(parts):
+    other = dict(parts["networks"])
+    n_inputs = other["O"].n_inputs
+    other["O"] = _network(layers=[n_inputs, 5, 1])
+    parts["networks"] = [parts["networks"], other]
+
+
+def _scaling_missing_element(parts):
+    from fastpot import Scaling
+    parts["scaling"] = Scaling("none", {"Cu": parts["scaling"].stats["Cu"]})
+
+
+POTENTIAL_CASES = [
+    pytest.param(_drop_o, ValueError, r"no network for element\(s\) \['O'\]", id="no-network"),
+    pytest.param(_wrong_inputs, ValueError, r"network of O takes 3 inputs but the element has "
+                 r"\d+ symmetry functions", id="wrong-inputs"),
+    pytest.param(_committee_of_one, ValueError, r"a committee needs at least 2 members, got 1",
+                 id="committee-of-one"),
+    pytest.param(_committee_mismatch, ValueError, r"committee member 1 has network .* for O, "
+                 r"member 0 .*: members need the same layers", id="committee-layers"),
+    pytest.param(_scaling_missing_element, ValueError, r"no scaling statistics for element O",
+                 id="scaling-element"),
+    pytest.param(lambda parts: parts.update(networks="Cu"), TypeError,
+                 r"networks must be a dict element -> Network", id="networks-str"),
+    pytest.param(lambda parts: parts.update(energy_unit=np.inf), ValueError,
+                 r"energy_unit must be a finite number, got inf", id="energy-unit-inf"),
+    pytest.param(lambda parts: parts.update(atom_energy={"O": None}), ValueError,
+                 r"atom_energy of O must be a finite number, got None", id="atom-energy-none"),
+]
+
+
+@pytest.mark.parametrize("change, error, match", POTENTIAL_CASES)
+def test_potential_parts(potential, change, error, match):
+    parts = _potential_parts(potential)
+    change(parts)
+    with pytest.raises(error, match=match):
+        Potential(**parts)
+
+
+def test_potential_forces_std_needs_a_committee(potential):
+    with pytest.raises(ValueError, match=r"forces_std needs a committee potential"):
+        potential.evaluate(_oxide(), forces_std=True)
+
+
+def test_potential_stress_needs_a_periodic_cell(potential):
+    atoms = _oxide()
+    atoms.pbc = [True, True, False]
+    with pytest.raises(ValueError, match=r"stress needs a cell that is periodic in all three"):
+        potential.stress(atoms)
+
+
+SCALING_CASES = [
+    pytest.param(dict(mode="minmax"), r"unknown scaling mode 'minmax'", id="mode"),
+    pytest.param(dict(smin=1.0, smax=0.0), r"scaling range must have smin < smax",
+                 id="range"),
+    pytest.param(dict(stats={"Cu": [[0.0, 1.0, np.nan, 0.1]]}), r"scaling statistics of Cu are "
+                 r"not finite", id="nan"),
+    pytest.param(dict(stats={"Cu": [0.0, 1.0, 0.5, 0.1]}), r"scaling statistics of Cu must "
+                 r"have shape \(n_functions, 4\), got \(4,\)", id="shape"),
+    pytest.param(dict(stats={"Cu": [[0.5, 0.5, 0.5, 0.0]]}), r"Gmax - Gmin is zero for element "
+                 r"Cu function 1", id="constant-function"),
+]
+
+
+@pytest.mark.parametrize("change, match", SCALING_CASES)
+def test_scaling(change, match):
+    from fastpot import Scaling
+    arguments = dict(mode="scale", stats={"Cu": [[0.0, 1.0, 0.5, 0.1]]})
+    arguments.update(change)
+    with pytest.raises(ValueError, match=match):
+        Scaling(**arguments)
+
+
+# -- committees: selection and MD stops ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def committee(potential):
+    other = synthetic_potential(seed=1)
+    return Potential(potential.sf, potential.scaling, [potential.networks, other.networks],
+                     potential.energy_unit, potential.atom_energy)
+
+
+SELECT_CASES = [
+    pytest.param(dict(n=0), r"the number of frames to select must be a positive integer",
+                 id="n-zero"),
+    pytest.param(dict(n=2.5), r"the number of frames to select must be a positive integer",
+                 id="n-float"),
+    pytest.param(dict(by="stress"), r"by must be one of", id="by"),
+    pytest.param(dict(min_distance=-0.1), r"min_distance must be a number >= 0",
+                 id="min-distance"),
+    pytest.param(dict(frames=[]), r"there are no frames to select from", id="no-frames"),
+    pytest.param(dict(frames=[_oxide(), Atoms("Zn", positions=[[0, 0, 0]])]),
+                 r"frame 1: atom 0 is Zn, which has no symmetry functions", id="unknown-element"),
+]
+
+
+@pytest.mark.parametrize("change, match", SELECT_CASES)
+def test_select(committee, change, match):
+    from fastpot.select import select_frames
+    arguments = dict(frames=[_oxide(), _oxide()], n=1)
+    arguments.update(change)
+    frames = arguments.pop("frames")
+    names = [f"frame {k}" for k in range(len(frames))]
+    with pytest.raises(ValueError, match=match):
+        select_frames(committee, frames, names=names, **arguments)
+
+
+@pytest.mark.parametrize("value", [pytest.param(0.0, id="zero"), pytest.param(np.nan, id="nan"),
+                                   pytest.param("0.1", id="str")])
+def test_md_max_force_std(committee, value):
+    from fastpot.md import MolecularDynamics
+    with pytest.raises(ValueError, match=r"max_force_std must be a positive number of eV/Å"):
+        MolecularDynamics(_oxide(), committee, max_force_std=value)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("extra, match", [
+    pytest.param(["--n", "0"], r"the number of frames to select must be a positive integer",
+                 id="n-zero"),
+    pytest.param(["--n", "2", "--min-distance", "-1"], r"min_distance must be a number >= 0",
+                 id="min-distance"),
+    pytest.param(["--n", "2", "--threads", "-1"], r"n_threads must be a positive integer",
+                 id="threads"),
+])
+def test_cli_select_committee(tmp_path, capsys, committee, extra, match):
+    import ase.io
+
+    from fastpot.cli import main
+    committee.save(tmp_path / "committee.fastpot")
+    ase.io.write(tmp_path / "frames.extxyz", [_oxide(), _oxide()])
+    status = main(["select", str(tmp_path / "committee.fastpot"),
+                   str(tmp_path / "frames.extxyz"), "--out", str(tmp_path / "picked.extxyz"),
+                   *extra])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("fastpot select: error: ") and re.search(match, lines[0])
