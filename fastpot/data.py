@@ -87,8 +87,11 @@ def check_sample(sample, where):
     bad = ~np.isfinite(sample.atoms.get_positions()).all(axis=1)
     if bad.any():
         raise ValueError(f"{where}: position of atom {int(np.flatnonzero(bad)[0])} is not finite")
-    if sample.energy is not None and not np.isfinite(sample.energy):
-        raise ValueError(f"{where}: energy is {sample.energy}")
+    if sample.energy is not None:
+        if not isinstance(sample.energy, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{where}: energy {sample.energy!r} is not a number")
+        if not np.isfinite(sample.energy):
+            raise ValueError(f"{where}: energy is {sample.energy}")
     if sample.forces is not None:
         forces = np.asarray(sample.forces)
         if forces.shape != (n, 3):

@@ -159,6 +159,8 @@ class Potential:
         also ``forces_std`` (eV/Å, (n_atoms, 3), per component), ``stress_std`` and
         ``member_forces`` (K, n_atoms, 3), at the cost of one backward pass per member
         (see benchmarks/RESULTS.md). Standard deviations are over the members, ddof = 0."""
+        if not hasattr(atoms, "get_positions") or not hasattr(atoms, "numbers"):
+            raise TypeError(f"expected an ase.Atoms object, got {type(atoms).__name__}")
         if forces_std and not self.is_committee:
             raise ValueError("forces_std needs a committee potential (this one has one model; "
                              "train with --committee K)")

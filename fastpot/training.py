@@ -777,7 +777,10 @@ def _inner_radius(samples, cutoff):
     from fastpot.neighbors import neighbor_list
     shortest = cutoff
     for sample in samples[:: max(1, len(samples) // 50)]:
-        d = neighbor_list("d", sample.atoms, cutoff)
+        try:
+            d = neighbor_list("d", sample.atoms, cutoff)
+        except ValueError as error:  # a bad cell: say which structure
+            raise ValueError(f"{sample.source}: {error}") from None
         if len(d):
             shortest = min(shortest, float(d.min()))
     return max(0.5, min(0.9 * shortest, 0.5 * cutoff))

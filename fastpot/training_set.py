@@ -44,7 +44,10 @@ class TrainingSet:
         self._neighbor_lists = []     # (structure, list) of those with forces, until stored
         for k, sample in enumerate(samples):
             a, b = self.structure_start[k], self.structure_start[k + 1]
-            nl = sf.neighbor_list(sample.atoms, n_threads)
+            try:
+                nl = sf.neighbor_list(sample.atoms, n_threads)
+            except ValueError as error:  # overlapping atoms, a bad cell: say which structure
+                raise ValueError(f"{sample.source or f'structure {k}'}: {error}") from None
             flat, _ = sf._values(self.species[a:b], nl, n_threads)
             local_row = sf.layout(self.species[a:b])[0]
             # move each atom's row to its place in this set's layout

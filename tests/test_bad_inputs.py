@@ -1007,7 +1007,25 @@ def _no_labels(samples):
         s.energy = s.forces = None
 
 
+def _overlap_in_2(samples):
+    samples[2].atoms.positions[1] = samples[2].atoms.positions[0]
+
+
+def _energy_str(samples):
+    samples[1].energy = "low"
+
+
+def _zero_cell(samples):
+    samples[3].atoms.set_cell(np.zeros((3, 3)))
+
+
 FIT_CASES = [
+    pytest.param(_sample(_overlap_in_2), {}, r"EMT structure 2: atoms 0 and 1 overlap",
+                 id="overlapping-atoms"),
+    pytest.param(_sample(_energy_str), {}, r"EMT structure 1: energy 'low' is not a number",
+                 id="energy-str"),
+    pytest.param(_sample(_zero_cell), {}, r"EMT structure 3: cell vector 0 is zero",
+                 id="zero-cell"),
     pytest.param(lambda: [], {}, r"training data: no structures", id="empty"),
     pytest.param(_sample(_no_labels), {}, r"training data: no energies and no forces",
                  id="no-energies-no-forces"),
@@ -1472,6 +1490,14 @@ POTENTIAL_CASES = [
     pytest.param(lambda parts: parts.update(atom_energy={"O": None}), ValueError,
                  r"atom_energy of O must be a finite number, got None", id="atom-energy-none"),
 ]
+
+
+@pytest.mark.parametrize("structure", [pytest.param("Cu", id="str"),
+                                       pytest.param(np.zeros((3, 3)), id="array"),
+                                       pytest.param(None, id="none")])
+def test_potential_evaluate_not_atoms(potential, structure):
+    with pytest.raises(TypeError, match=r"expected an ase.Atoms object, got"):
+        potential.evaluate(structure)
 
 
 @pytest.mark.parametrize("change, error, match", POTENTIAL_CASES)
