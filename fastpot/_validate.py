@@ -16,7 +16,10 @@ def _as_real_array(value, name):
     if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer)
                                    or np.issubdtype(array.dtype, np.floating)):
         raise TypeError(f"{name} must be an array of real numbers, got dtype {array.dtype}")
-    return np.ascontiguousarray(array, dtype=np.float64)
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    # the kernels take writable memoryviews: a read-only array (a view of a file, a frozen
+    # copy) is copied rather than refused
+    return array if array.flags.writeable else array.copy()
 
 
 def positions_array(positions, name="positions"):

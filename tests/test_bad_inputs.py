@@ -1604,3 +1604,20 @@ def test_cli_select_committee(tmp_path, capsys, committee, extra, match):
     lines = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(lines) == 1, lines
     assert lines[0].startswith("fastpot select: error: ") and re.search(match, lines[0])
+
+
+# The array layouts of the neighbour-list table are not errors in themselves: with finite
+# values they must give the list of plain float64 arrays.
+@pytest.mark.parametrize("convert", [
+    pytest.param(lambda a: a.astype(">f8"), id="big-endian"),
+    pytest.param(lambda a: np.repeat(a, 2, axis=1)[:, ::2], id="non-contiguous"),
+    pytest.param(_readonly, id="read-only"),
+    pytest.param(lambda a: a.astype(np.float32), id="float32"),
+    pytest.param(lambda a: np.asfortranarray(a), id="fortran-order"),
+])
+def test_neighbor_list_accepts_any_layout_of_finite_numbers(convert):
+    expected = neighbor_list("ijdS", cutoff=2.0, positions=_positions(), cell=_cell(), pbc=True)
+    got = neighbor_list("ijdS", cutoff=2.0, positions=convert(_positions()),
+                        cell=convert(_cell()), pbc=True)
+    for a, b in zip(expected, got):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
