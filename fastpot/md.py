@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,9 @@ from fastpot._threading import resolve_threads
 from fastpot.neighbors import NeighborList, check_pairs
 
 ENSEMBLES = _md.ENSEMBLES
+# what save_checkpoint writes and resume reads
+CHECKPOINT_FIELDS = ("x", "v", "cell", "xi", "vxi", "rng", "heat", "step", "fingerprint",
+                     "numbers")
 THERMO_COLUMNS = ["step", "time_ps", "temperature", "epot", "ekin", "etot", "conserved",
                   "pressure", "volume"]
 GPA = 1.0 / units.GPa  # eV/Å^3 -> GPa
@@ -428,22 +432,27 @@ class MolecularDynamics:
         to that step. Returns True when it resumed."""
         if not (self.checkpoint_path and self.checkpoint_path.is_file()):
             return False
-        with np.load(self.checkpoint_path, allow_pickle=False) as f:
-            if str(f["fingerprint"]) != self._fingerprint or not np.array_equal(
-                    f["numbers"], self.atoms.numbers):
-                raise ValueError(f"{self.checkpoint_path} belongs to another run (different "
-                                 "settings or atoms); remove it or choose another checkpoint")
-            step = int(f["step"])
-            if step <= self.step:
-                return False
-            self.x[:] = f["x"]
-            self.v[:] = f["v"]
-            self.cell[:] = f["cell"]
-            self.xi[:] = f["xi"]
-            self.vxi[:] = f["vxi"]
-            self.heat[:] = f["heat"]
-            self.rng[:] = f["rng"]
-            self.step = step
+        try:
+            with np.load(self.checkpoint_path, allow_pickle=False) as archive:
+                f = {key: archive[key] for key in CHECKPOINT_FIELDS}
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            raise ValueError(f"{self.checkpoint_path} is not a fastpot MD checkpoint ({error}); "
+                             "remove it or choose another checkpoint") from None
+        if str(f["fingerprint"]) != self._fingerprint or not np.array_equal(
+                f["numbers"], self.atoms.numbers):
+            raise ValueError(f"{self.checkpoint_path} belongs to another run (different "
+                             "settings or atoms); remove it or choose another checkpoint")
+        step = int(f["step"])
+        if step <= self.step:
+            return False
+        self.x[:] = f["x"]
+        self.v[:] = f["v"]
+        self.cell[:] = f["cell"]
+        self.xi[:] = f["xi"]
+        self.vxi[:] = f["vxi"]
+        self.heat[:] = f["heat"]
+        self.rng[:] = f["rng"]
+        self.step = step
         if self.log:
             self.log(f"resumed from {self.checkpoint_path} at step {step}")
         self._rebuild()

@@ -1621,3 +1621,19 @@ def test_neighbor_list_accepts_any_layout_of_finite_numbers(convert):
                         cell=convert(_cell()), pbc=True)
     for a, b in zip(expected, got):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("content", [
+    pytest.param(GARBAGE, id="binary"),
+    pytest.param(b"", id="empty"),
+    pytest.param("npz-without-fields", id="other-npz"),
+])
+def test_md_checkpoint_not_a_checkpoint(gas, tmp_path, content):
+    from fastpot import md
+    checkpoint = tmp_path / "run.npz"
+    if content == "npz-without-fields":
+        np.savez(checkpoint, a=np.zeros(3))
+    else:
+        checkpoint.write_bytes(content)
+    with pytest.raises(ValueError, match=r"run.npz is not a fastpot MD checkpoint"):
+        md.run(_gas_cell(), gas, steps=2, checkpoint=checkpoint, thermo=None)
