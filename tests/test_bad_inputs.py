@@ -1363,6 +1363,12 @@ CLI_CASES = [
                  r"every must be a positive integer, got 0", id="md-every"),
     pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "5", "--max-force-std", "0.2"],
                  r"max_force_std needs a committee model", id="md-max-force-std"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "5", "--checkpoint",
+                            f.garbage_bin], r"garbage.bin is not a fastpot MD checkpoint",
+                 id="md-checkpoint-garbage"),
+    pytest.param(lambda f: ["md", f.model, f.cell, "--steps", "5", "--log",
+                            f.missing + "/thermo.csv"], r"No such file or directory: "
+                 r".*missing/thermo.csv", id="md-log-folder-missing"),
     pytest.param(lambda f: ["select", f.model, f.cell], r"the following arguments are "
                  r"required: --n", id="select-no-n"),
     pytest.param(lambda f: ["select", f.model, f.cell, "--n", "3"],
