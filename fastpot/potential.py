@@ -50,6 +50,11 @@ class Potential:
         Element -> energy offset per atom in eV (reference energies).
     metadata : dict or None
         Free-form JSON-serialisable information (training settings, provenance).
+
+    One Potential may be shared by several Python threads evaluating at once (the kernels
+    keep their scratch per thread and only read the potential; tests/test_concurrency.py);
+    changing its weights while another thread evaluates is not safe. A calculator holds
+    per-structure state (its neighbour list): give each thread its own.
     """
 
     def __init__(self, symmetry_functions, scaling, networks, energy_unit=1.0, atom_energy=None,
