@@ -18,7 +18,7 @@ from fastpot._threading import resolve_threads
 from fastpot.neighbors import NeighborList, check_pairs
 from fastpot.symmetry_factored import (FACTORED_TYPES, CompactAngular, CompactRadial,
                                        WeightedAngular, WeightedRadial, _g, factored_tables,
-                                       neighbor_elements)
+                                       gaussian_numbers, neighbor_elements)
 from fastpot.symmetry_factored import checked as _checked_factored
 
 
@@ -210,29 +210,17 @@ class SymmetryFunctions:
         for symbol in names:
             if symbol not in self.index:
                 raise ValueError(f"{where}: element {symbol!r} is not one of {self.elements}")
+        def number(value, what):
+            return _finite(value, what, where)
         if isinstance(f, FACTORED_TYPES):
-            return _checked_factored(f, self.index, where,
-                                     lambda value, what: _finite(value, what, where))
-        eta = _finite(f.eta, "eta", where)
-        rc = _finite(f.rc, "rc", where)
-        rs = _finite(f.rs, "rs", where)
-        if eta < 0.0:
-            raise ValueError(f"{where}: eta must be >= 0, got {eta}")
-        if rc <= 0.0:
-            raise ValueError(f"{where}: rc must be > 0, got {rc}")
+            return _checked_factored(f, self.index, where, number)
+        numbers = gaussian_numbers(f, where, number)
         if isinstance(f, Radial):
-            return replace(f, eta=eta, rc=rc, rs=rs)
-        lam = _finite(f.lam, "lambda", where)
-        zeta = _finite(f.zeta, "zeta", where)
-        if lam not in (-1.0, 1.0):
-            raise ValueError(f"{where}: lambda must be +1 or -1, got {lam}")
-        if zeta < 1.0:
-            raise ValueError(f"{where}: zeta must be >= 1, got {zeta}")
+            return replace(f, **numbers)
         n1, n2 = f.neighbor1, f.neighbor2
         if self.index[n1] > self.index[n2]:
             n1, n2 = n2, n1  # n2p2 stores the neighbour pair ordered by element index
-        return replace(f, neighbor1=n1, neighbor2=n2, eta=eta, rc=rc, rs=rs, lam=lam,
-                       zeta=zeta, wide=bool(f.wide))
+        return replace(f, neighbor1=n1, neighbor2=n2, wide=bool(f.wide), **numbers)
 
     # -- descriptions -------------------------------------------------------------------------
     def n_functions(self, element):

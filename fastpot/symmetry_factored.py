@@ -154,23 +154,31 @@ def neighbor_elements(f):
     return []
 
 
+def gaussian_numbers(f, where, number):
+    """The numbers of a Gaussian-type function (n2p2 types 2, 3, 9, 12, 13) as checked floats:
+    {eta, rc, rs}, and lam and zeta for the angular ones; `number(value, what)` turns a
+    value into a finite float."""
+    eta, rc, rs = number(f.eta, "eta"), number(f.rc, "rc"), number(f.rs, "rs")
+    if eta < 0.0:
+        raise ValueError(f"{where}: eta must be >= 0, got {eta}")
+    if rc <= 0.0:
+        raise ValueError(f"{where}: rc must be > 0, got {rc}")
+    numbers = {"eta": eta, "rc": rc, "rs": rs}
+    if not hasattr(f, "lam"):
+        return numbers
+    lam, zeta = number(f.lam, "lambda"), number(f.zeta, "zeta")
+    if lam not in (-1.0, 1.0):
+        raise ValueError(f"{where}: lambda must be +1 or -1, got {lam}")
+    if zeta < 1.0:
+        raise ValueError(f"{where}: zeta must be >= 1, got {zeta}")
+    return dict(numbers, lam=lam, zeta=zeta)
+
+
 def checked(f, index, where, number):
     """`f` with its numbers as floats and its neighbour pair in element order, after checks
     that name `where`; `number(value, what)` turns a value into a finite float."""
     if isinstance(f, (WeightedRadial, WeightedAngular)):
-        eta, rc, rs = number(f.eta, "eta"), number(f.rc, "rc"), number(f.rs, "rs")
-        if eta < 0.0:
-            raise ValueError(f"{where}: eta must be >= 0, got {eta}")
-        if rc <= 0.0:
-            raise ValueError(f"{where}: rc must be > 0, got {rc}")
-        if isinstance(f, WeightedRadial):
-            return replace(f, eta=eta, rc=rc, rs=rs)
-        lam, zeta = number(f.lam, "lambda"), number(f.zeta, "zeta")
-        if lam not in (-1.0, 1.0):
-            raise ValueError(f"{where}: lambda must be +1 or -1, got {lam}")
-        if zeta < 1.0:
-            raise ValueError(f"{where}: zeta must be >= 1, got {zeta}")
-        return replace(f, eta=eta, rc=rc, rs=rs, lam=lam, zeta=zeta)
+        return replace(f, **gaussian_numbers(f, where, number))
     rl, rc = number(f.rl, "rl"), number(f.rc, "rc")
     if rc <= 0.0:
         raise ValueError(f"{where}: rc must be > 0, got {rc}")
