@@ -19,6 +19,17 @@ def data_name(folder):
     return f"mlearn/{folder.name}" if folder.parent.name == "mlearn" else folder.name
 
 
+def data_sets(folders, work_root):
+    """(name, folder, work folder) of each data folder that holds train.extxyz; the others
+    are skipped, saying so on stderr."""
+    for folder in map(Path, folders):
+        if not (folder / "train.extxyz").is_file():
+            print(f"skipping {folder}: no train.extxyz", file=sys.stderr)
+            continue
+        name = data_name(folder)
+        yield name, folder, Path(work_root) / name.replace("/", "_")
+
+
 def train_side_by_side(folder, work, budget, variants, threads=1):
     """Start `fastpot train` on folder/train.extxyz (tested on folder/test.extxyz) once per
     variant {name: extra command-line arguments}, all at the same time with `threads` each

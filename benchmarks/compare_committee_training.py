@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from _machine import machine_description
-from _training_runs import data_name, shared_data, train_side_by_side
+from _training_runs import data_sets, shared_data, train_side_by_side
 
 SETS = ["mlearn/Si", "mlearn/Ge", "mlearn/Li", "w_maml"]
 
@@ -101,12 +101,7 @@ def main():
                "force std (eV/Å)", "",
                "| data | test set | cells x0.9 | cells x1.1 | simple cubic | committee / one "
                "model per energy+forces call |", "|---|---|---|---|---|---|"]
-    for folder in folders:
-        if not (folder / "train.extxyz").is_file():
-            print(f"skipping {folder}: no train.extxyz", file=sys.stderr)
-            continue
-        name = data_name(folder)
-        work = Path(args.work) / name.replace("/", "_")
+    for name, folder, work in data_sets(folders, args.work):
         print(f"{name}: training both for {args.budget:g} s", file=sys.stderr, flush=True)
         results = train_side_by_side(folder, work, args.budget, {
             "single": [], "committee": ["--committee", str(args.members)]})

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from _machine import machine_description
-from _training_runs import data_name, shared_data, train_side_by_side
+from _training_runs import data_sets, shared_data, train_side_by_side
 
 SETS = ["mlearn/Si", "rmd17_ethanol"]
 
@@ -40,12 +40,7 @@ def main():
              f"{args.budget:g} s, otherwise defaults).", "",
              "| data | descriptors | functions per element | test E RMSE / MAE (meV/atom) | "
              "test F RMSE / MAE (meV/Å) | iterations | stop |", "|---|---|---|---|---|---|---|"]
-    for folder in folders:
-        if not (folder / "train.extxyz").is_file():
-            print(f"skipping {folder}: no train.extxyz", file=sys.stderr)
-            continue
-        name = data_name(folder)
-        work = Path(args.work) / name.replace("/", "_")
+    for name, folder, work in data_sets(folders, args.work):
         print(f"{name}: training both for {args.budget:g} s", file=sys.stderr, flush=True)
         results = train_side_by_side(folder, work, args.budget, {
             "gaussian": [], "polynomial": ["--config", str(config)]})
