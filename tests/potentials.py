@@ -47,3 +47,17 @@ def ideal_gas_potential(cutoff=0.2):
     network = Network([sf.n_functions("Cu"), 4, 1], "tl").initialize(np.random.default_rng(0))
     network.weights = 0.0 * network.weights
     return Potential(sf, scaling, {"Cu": network})
+
+
+def labelled_frames(samples):
+    """Atoms of fastpot Samples with their references in info/arrays, for writing extxyz
+    training files that the command line reads back."""
+    frames = []
+    for sample in samples:
+        atoms = sample.atoms.copy()
+        atoms.info["energy"] = sample.energy
+        atoms.arrays["forces"] = sample.forces
+        if sample.stress is not None:
+            atoms.info["stress"] = sample.stress
+        frames.append(atoms)
+    return frames

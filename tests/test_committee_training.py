@@ -9,6 +9,7 @@ from fastpot import Potential
 from fastpot.emt_data import emt_samples
 from fastpot.loss import Loss
 from fastpot.training import Trainer, evaluate_samples
+from potentials import labelled_frames
 
 SMALL = dict(cutoff=4.0, n_shifted=3, n_centred=2, n_angular_eta=1, zetas=[1.0, 4.0],
              hidden_layers=[6, 5], valid_fraction=0.25, time_budget=60.0, max_iterations=30,
@@ -145,14 +146,9 @@ def test_command_line_trains_a_committee(tmp_path, capsys):
     from ase.io import write
 
     from fastpot.cli import main
-    samples = emt_samples(16, element="Cu", size=1, seed=26)
-    frames = []
-    for sample in samples:
-        atoms = sample.atoms.copy()
-        atoms.info["energy"] = sample.energy
-        atoms.arrays["forces"] = sample.forces
-        frames.append(atoms)
-    write(tmp_path / "train.extxyz", frames)
+    # with stress too: the committee fits it like one model
+    write(tmp_path / "train.extxyz", labelled_frames(emt_samples(16, element="Cu", size=1,
+                                                                 seed=26)))
     config = tmp_path / "small.toml"
     config.write_text("\n".join(f"{k} = {json.dumps(v)}" for k, v in SMALL.items()) + "\n")
     assert main(["train", "--train", str(tmp_path / "train.extxyz"), "--out",

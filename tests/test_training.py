@@ -9,6 +9,7 @@ from fastpot import Potential
 from fastpot.data import Sample
 from fastpot.emt_data import emt_samples
 from fastpot.training import Trainer, evaluate_samples
+from potentials import labelled_frames
 
 SMALL = dict(cutoff=4.0, n_shifted=3, n_centred=2, n_angular_eta=1, zetas=[1.0, 4.0],
              hidden_layers=[6, 5], valid_fraction=0.25, time_budget=60.0)
@@ -197,14 +198,7 @@ def test_command_line_train_and_evaluate(tmp_path, capsys):
     from ase.io import write
 
     from fastpot.cli import main
-    samples = emt_samples(16, element="Cu", size=1, seed=9)
-    frames = []
-    for s in samples:
-        a = s.atoms.copy()
-        a.info["energy"] = s.energy
-        a.arrays["forces"] = s.forces
-        a.info["stress"] = s.stress
-        frames.append(a)
+    frames = labelled_frames(emt_samples(16, element="Cu", size=1, seed=9))
     write(tmp_path / "train.extxyz", frames[:12])
     write(tmp_path / "test.extxyz", frames[12:])
     config = tmp_path / "train.toml"
