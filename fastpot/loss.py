@@ -71,6 +71,9 @@ class Loss:
     def __init__(self, groups, X, potential, weights, n_threads, comm=None, keep=None):
         self.groups, self.X, self.potential = groups, X, potential
         self.keep = keep or [None] * len(groups)
+        # per group, what is fitted: (structures with energies, atoms with forces, structures
+        # with stress), after the keep masks; fixed once the derivatives are stored
+        self.fitted = [None if g is None else _fitted(g, k) for g, k in zip(groups, self.keep)]
         self.weights = weights
         self.n_threads = n_threads
         self.comm = comm or SerialComm()
@@ -134,11 +137,7 @@ class Loss:
             y_atom[d.element_atoms[k]] = y
             dydx[d.block_start[k]:d.block_start[k + 1]] = g.ravel()
         energy = unit * np.add.reduceat(y_atom, d.structure_start[:-1]) + self.offset[b]
-        has_energy, has_forces_atom, has_stress = d.has_energy, d.has_forces_atom, d.has_stress
-        if self.keep[b] is not None:
-            has_energy = has_energy & self.keep[b]
-            has_forces_atom = has_forces_atom & np.repeat(self.keep[b], d.n_atoms)
-            has_stress = has_stress & self.keep[b]
+        has_energy, has_forces_atom, has_stress = self.fitted[b]
         residual = np.where(has_energy, (energy - d.energy) / d.n_atoms, 0.0)
         value = w.w_e * float(residual @ residual)
         # dE/dG for the force kernel: unit * dy/dx * scaling factor
@@ -196,3 +195,12 @@ class Loss:
                 forces_sse, 3.0 * float(has_forces_atom.sum()) if w.w_f else 0.0,
                 stress_sse, 6.0 * float(has_stress.sum()) if w.w_s else 0.0]
         return np.concatenate([[value], *grads, sums])
+
+
+def _fitted(group, keep):
+    """The group's has_energy, has_forces_atom and has_stress, without the structures that
+    `keep` (a boolean per structure, or None) leaves out."""
+    if keep is None:
+        return group.has_energy, group.has_forces_atom, group.has_stress
+    return (group.has_energy & keep, group.has_forces_atom & np.repeat(keep, group.n_atoms),
+            group.has_stress & keep)
