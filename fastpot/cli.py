@@ -16,13 +16,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
 
 
-def _read_structure(path):
-    """The (last) structure of an ASE-readable file; errors name the file."""
+def _read_structure(path, index=None, what="structure"):
+    """The (last) structure of an ASE-readable file, or its frames with index=":"; errors
+    name the file."""
     import ase.io
     if not Path(path).is_file():
-        raise FileNotFoundError(f"structure file not found: {path}")
+        raise FileNotFoundError(f"{what} file not found: {path}")
     try:
-        return ase.io.read(path)
+        return ase.io.read(path, index=index)
     except Exception as error:      # ASE raises many kinds for a file it cannot parse
         raise ValueError(f"cannot read {path}: {error}") from None
 
@@ -297,12 +298,7 @@ def _select(args):
     if not potential.is_committee:
         raise ValueError(f"{args.model} is a single model; selection needs a committee "
                          "(train one with fastpot train --committee K)")
-    try:
-        frames = ase.io.read(args.trajectory, index=":")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"trajectory file not found: {args.trajectory}") from None
-    except Exception as error:      # ASE raises many kinds for a file it cannot parse
-        raise ValueError(f"cannot read {args.trajectory}: {error}") from None
+    frames = _read_structure(args.trajectory, index=":", what="trajectory")
     names = [f"{args.trajectory}, frame {k}" for k in range(len(frames))]
     if not frames:
         raise ValueError(f"{args.trajectory} has no frames")
