@@ -14,14 +14,18 @@ from fastpot._memory import physical_memory
 from fastpot._threading import resolve_threads
 from fastpot._validate import non_negative_number, positive_number, structure_arrays
 
-# Bytes the list holds per pair: j (4), shift (12), vector (24), distance (8).
-BYTES_PER_PAIR = 48
+# Bytes per pair at the peak of a search and of an energy + forces call. The list holds 48
+# (j 4, shift 12, vector 24, distance 8), but the search fills per-thread chunks and then
+# copies them into the list (measured peak 86 bytes/pair for "ijdD"), and an evaluation adds
+# its per-entry gradients (measured 107; benchmarks/scale.py).
+PEAK_BYTES_PER_PAIR = 112
 # A search visiting more (atom, periodic image of a bin) combinations than this is refused:
 # it comes from a cutoff many times longer than the cell and would run for minutes or hours.
 MAX_BIN_VISITS = 2_000_000_000
 BINS_PER_CUTOFF = 1
-# Default cap on a list's size: this fraction of the machine's memory.
-PAIRS_MEMORY_FRACTION = 1 / 2
+# Default cap on a list's size: its peak (PEAK_BYTES_PER_PAIR) stays within this fraction of
+# the machine's memory, so a request the machine cannot hold is an error, not the OOM killer.
+PAIRS_MEMORY_FRACTION = 3 / 4
 # Closer than this (Å), two atoms sit on one point and nothing downstream is defined.
 OVERLAP_DISTANCE = 1e-8
 # More neighbours than this per atom (a dense solid has ~100 within 6 Å) come from a tiny
@@ -32,7 +36,8 @@ MAX_NEIGHBORS = 10_000
 
 def _default_max_pairs():
     """PAIRS_MEMORY_FRACTION of the machine's memory, in pairs."""
-    return max(int(physical_memory() * PAIRS_MEMORY_FRACTION) // BYTES_PER_PAIR, 1_000_000)
+    return max(int(physical_memory() * PAIRS_MEMORY_FRACTION) // PEAK_BYTES_PER_PAIR,
+               1_000_000)
 
 
 def check_pairs(nl, consequence):
@@ -139,7 +144,8 @@ class NeighborList:
     n_threads : int or None
         OpenMP threads (None: OMP_NUM_THREADS or the CPUs this process may use).
     max_pairs : int or None
-        Refuse (ValueError) to hold more pairs than this; default half the machine's memory.
+        Refuse (ValueError) to hold more pairs than this; default: as many as keep the peak
+        within PAIRS_MEMORY_FRACTION of the machine's memory.
     """
 
     def __init__(self, cutoff, skin=0.0, self_interaction=False, n_threads=None, max_pairs=None):
@@ -288,7 +294,8 @@ def _search(positions, cell, pbc, cutoff, self_interaction, quantities, *, max_p
     if status == Status.TOO_MANY_PAIRS:
         raise ValueError(
             f"the neighbour list would hold more than max_pairs={max_pairs} pairs "
-            f"(~{max_pairs * BYTES_PER_PAIR / 2**30:.1f} GiB) for {n_atoms} atoms with cutoff "
+            f"(~{max_pairs * PEAK_BYTES_PER_PAIR / 2**30:.1f} GiB at its peak; this machine "
+            f"has {physical_memory() / 2**30:.1f} GiB) for {n_atoms} atoms with cutoff "
             f"{cutoff:g}: the cutoff is too long for this density, or atoms overlap")
     return offsets, j, shift, vector, distance
 
