@@ -18,6 +18,7 @@ import functools
 import math
 import operator
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -138,3 +139,36 @@ def cgroup_cpu_limit(root):
     if quota <= 0 or period <= 0:
         return None
     return max(1, math.ceil(quota / period))
+
+
+class OneThreadAtATime:
+    """Makes concurrent use of an object that keeps per-call state a clear error.
+
+    ``with self._in_use:`` around each method that reads or writes that state: a second
+    Python thread entering while the first is inside raises RuntimeError at once (it would
+    otherwise read half-updated arrays and return wrong numbers); the owning thread may
+    re-enter (a method calling another).
+    """
+
+    def __init__(self, what):
+        self.what = what
+        self._guard = threading.Lock()
+        self._owner = None
+        self._depth = 0
+
+    def __enter__(self):
+        me = threading.get_ident()
+        with self._guard:
+            if self._owner not in (None, me):
+                raise RuntimeError(f"this {self.what} is in use by another thread; it keeps "
+                                   "per-structure state and is not thread-safe: give each "
+                                   "thread its own (a Potential may be shared)")
+            self._owner = me
+            self._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        with self._guard:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None

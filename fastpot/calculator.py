@@ -3,6 +3,7 @@ import warnings
 
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
+from fastpot._threading import OneThreadAtATime
 from fastpot.neighbors import NeighborList
 
 
@@ -39,6 +40,10 @@ class FastpotCalculator(Calculator):
     A committee potential also fills ``results["energy_std"]`` (eV) and
     ``results["energies_std"]`` (per atom, eV) with every evaluation: the standard deviation
     over the members (ddof = 0); energy, forces and stress are the members' mean.
+
+    A calculator keeps the state of the structure it last computed (as every ASE calculator
+    does): it is not thread-safe, and a second thread using it while the first is raises
+    RuntimeError. Give each thread its own; they may share one Potential.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress",
@@ -52,7 +57,14 @@ class FastpotCalculator(Calculator):
     def __init__(self, potential, **kwargs):
         self.potential = potential
         self.neighbor_list = None
+        self.in_use = OneThreadAtATime("FastpotCalculator")
         super().__init__(**kwargs)  # hands the options to set()
+
+    def get_property(self, name, atoms=None, allow_calculation=True):
+        # held from the check of the stored results to their return, so that no other
+        # thread's structure replaces them in between
+        with self.in_use:
+            return super().get_property(name, atoms, allow_calculation)
 
     def set(self, **kwargs):
         """Change options (see the class); returns the ones that changed. A new skin or
@@ -71,6 +83,10 @@ class FastpotCalculator(Calculator):
         return changed
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        with self.in_use:
+            self._calculate(atoms, properties, system_changes)
+
+    def _calculate(self, atoms, properties, system_changes):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         if "stress" in properties and not atoms.pbc.all():

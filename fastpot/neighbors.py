@@ -11,7 +11,7 @@ import numpy as np
 from fastpot import _neighbors
 from fastpot._kernels import Status
 from fastpot._memory import physical_memory
-from fastpot._threading import resolve_threads
+from fastpot._threading import OneThreadAtATime, resolve_threads
 from fastpot._validate import non_negative_number, positive_number, structure_arrays
 
 # Bytes per pair at the peak of a search and of an energy + forces call. The list holds 48
@@ -133,6 +133,10 @@ class NeighborList:
     might have entered the cutoff unseen; then it searches again. Consumers must therefore
     test ``distances < cutoff`` themselves (the symmetry-function kernels do).
 
+    A list belongs to one structure and one thread at a time: a second thread building,
+    updating or evaluating with it while the first is raises RuntimeError (``in_use`` is the
+    guard; the evaluations that take a list hold it too).
+
     Parameters
     ----------
     cutoff : float
@@ -160,11 +164,16 @@ class NeighborList:
         self._positions = None
         self._cell = None
         self._pbc = None
+        self.in_use = OneThreadAtATime("NeighborList")
 
     # -- building and updating -------------------------------------------------------------
     def build(self, atoms=None, *, positions=None, cell=None, pbc=None):
         """Search from scratch. Give an ASE Atoms object or raw arrays. Returns self."""
         positions, cell, pbc = structure_arrays(atoms, positions, cell, pbc)
+        with self.in_use:
+            return self._build(positions, cell, pbc)
+
+    def _build(self, positions, cell, pbc):
         result = _search(positions, cell, pbc, self.cutoff + self.skin, self.self_interaction,
                          "SDd", max_pairs=self.max_pairs,
                          n_threads=resolve_threads(self.n_threads))
@@ -182,11 +191,12 @@ class NeighborList:
         (vectors and distances are recomputed either way).
         """
         positions, cell, pbc = structure_arrays(atoms, positions, cell, pbc)
-        if self._needs_search(positions, cell, pbc):
-            self.build(positions=positions, cell=cell, pbc=pbc)
-            return True
-        self.pairs.refresh(positions, cell, resolve_threads(self.n_threads))
-        return False
+        with self.in_use:
+            if self._needs_search(positions, cell, pbc):
+                self._build(positions, cell, pbc)
+                return True
+            self.pairs.refresh(positions, cell, resolve_threads(self.n_threads))
+            return False
 
     def _needs_search(self, positions, cell, pbc):
         if self.pairs is None or positions.shape != self._positions.shape:

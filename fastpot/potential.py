@@ -177,13 +177,17 @@ class Potential:
             neighbor_list = self.sf.neighbor_list(atoms, n_threads)
         else:
             check_pairs(neighbor_list, OVERLAP_CONSEQUENCE)
-        nl = neighbor_list
         want_gradient = bool(forces or stress or forces_std)
-        if self.is_committee:
-            return self._evaluate_committee(atoms, species, nl, want_gradient,
-                                            bool(forces_std), bool(n2p2_forces), n_threads)
+        with neighbor_list.in_use:  # no other thread may update it meanwhile
+            if self.is_committee:
+                return self._evaluate_committee(atoms, species, neighbor_list, want_gradient,
+                                                bool(forces_std), bool(n2p2_forces), n_threads)
+            return self._evaluate(atoms, species, neighbor_list, want_gradient,
+                                  bool(n2p2_forces), n_threads)
+
+    def _evaluate(self, atoms, species, nl, want_gradient, n2p2_forces, n_threads):
         energies, gradient, strain, outside = _model.evaluate(
-            self.compiled(), species, nl.pairs, want_gradient, bool(n2p2_forces), n_threads)
+            self.compiled(), species, nl.pairs, want_gradient, n2p2_forces, n_threads)
         result = {"energy": float(energies.sum()), "energies": energies,
                   "extrapolations": int(outside.sum()),
                   "extrapolating_atoms": np.flatnonzero(outside)}

@@ -80,3 +80,48 @@ def test_threads_with_two_openmp_threads_each():
     for runs in results.values():
         for result in runs:
             np.testing.assert_array_equal(result["forces"], serial["forces"])
+
+
+def test_a_calculator_in_use_by_another_thread_is_an_error_not_wrong_numbers():
+    potential = synthetic_potential(seed=7)
+    structures = [oxide(seed + 20, repeat=2) for seed in range(2)]
+    serial = [potential.evaluate(atoms)["energy"] for atoms in structures]
+    calc = potential.calculator()
+    with calc.in_use:  # this thread is inside the calculator
+        error = run_in_threads(lambda k: _raised(lambda: calc.get_potential_energy(
+            structures[0])), n_threads=1, repeats=1)[0][0]
+    assert isinstance(error, RuntimeError)
+    assert "this FastpotCalculator is in use by another thread" in str(error)
+    assert "give each thread its own" in str(error)
+    # threads racing on one calculator: each call raises that error or has its own numbers
+    outcomes = run_in_threads(lambda k: _raised(lambda: calc.get_potential_energy(
+        structures[k % 2])), n_threads=4, repeats=20)
+    for k, runs in outcomes.items():
+        for outcome in runs:
+            if isinstance(outcome, Exception):
+                assert isinstance(outcome, RuntimeError) and "in use" in str(outcome)
+            else:
+                assert outcome == serial[k % 2]
+    assert calc.get_potential_energy(structures[1]) == serial[1]  # usable afterwards
+
+
+def test_a_neighbor_list_in_use_by_another_thread_is_an_error():
+    from fastpot import NeighborList
+    atoms = oxide(30)
+    nl = NeighborList(4.5, skin=0.3).build(atoms)
+    with nl.in_use:
+        errors = run_in_threads(lambda k: [_raised(lambda: nl.update(atoms)),
+                                           _raised(lambda: synthetic_potential().evaluate(
+                                               atoms, neighbor_list=nl))],
+                                n_threads=1, repeats=1)[0][0]
+    for error in errors:
+        assert isinstance(error, RuntimeError)
+        assert "this NeighborList is in use by another thread" in str(error)
+    assert nl.update(atoms) is False  # the owner may go on
+
+
+def _raised(call):
+    try:
+        return call()
+    except Exception as error:
+        return error
