@@ -12,6 +12,7 @@ builds it explicitly and prints where it is.
 import datetime
 import fcntl
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,7 @@ def build(force=False):
                    "-D_GLIBCXX_USE_CXX11_ABI=1", "-DLAMMPS_SMALLBIG",
                    f'-DFASTPOT_LAMMPS_VERSION="{version_string}"',
                    f"-I{lammps_headers()}", f"-I{PACKAGE / 'include'}", f"-I{SOURCES}",
+                   *shlex.split(os.environ.get("CXXFLAGS", "")),  # e.g. sanitizers
                    *map(str, sources), f"-L{library.parent}", "-lfastpot",
                    f"-Wl,-rpath,{library.parent}", "-o", str(folder / f".{NAME}.tmp")]
         result = subprocess.run(command, capture_output=True, text=True)
