@@ -117,7 +117,7 @@ def read_samples(path, index=":", cflength=1.0, cfenergy=1.0):
         frames = read_input_data(path, cflength, cfenergy)
     else:
         import ase.io
-        _check_declared_columns(path)
+        _check_declared_sizes(path)
         try:
             frames = ase.io.read(path, index=index)
         except Exception as error:
@@ -136,9 +136,14 @@ MAX_PROPERTY_COLUMNS = 1000
 _PROPERTIES = re.compile(rb'Properties="?([^\s"]*)')
 
 
-def _check_declared_columns(path):
-    """Refuse an extxyz ``Properties=`` entry declaring an absurd number of columns."""
+def _check_declared_sizes(path):
+    """Refuse what would make ASE's reader take all memory or time: an extxyz
+    ``Properties=`` entry declaring an absurd number of columns, or an (ext)xyz frame header
+    declaring more atoms than the file has lines (ASE reads that many lines, past the end:
+    "1000000000" hangs it)."""
     content = path.read_bytes()
+    if path.suffix in (".xyz", ".extxyz"):
+        _check_frame_headers(path, content.split(b"\n"))
     if b"Properties=" not in content:
         return
     for match in _PROPERTIES.finditer(content):
@@ -150,6 +155,20 @@ def _check_declared_columns(path):
                     f"{path}:{line}: property {name.decode(errors='replace')!r} declares "
                     f"{int(count)} columns (at most {MAX_PROPERTY_COLUMNS} are read): the "
                     "file is damaged")
+
+
+def _check_frame_headers(path, lines):
+    k = 0
+    while k < len(lines) and lines[k].strip():
+        try:
+            n_atoms = int(lines[k])
+        except ValueError:
+            return  # not a header ASE reads: it says so itself
+        left = max(len(lines) - k - 2, 0)
+        if n_atoms > left:
+            raise ValueError(f"{path}:{k + 1}: frame declares {n_atoms} atoms, but only "
+                             f"{left} lines follow")
+        k += max(n_atoms, 0) + 2
 
 
 def check_samples(samples, what="data"):
