@@ -83,7 +83,9 @@ def seed_strategy(name):
 NUMBER = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 STRANGE_NUMBERS = [b"nan", b"inf", b"-inf", b"1e308", b"-1e308", b"1e999", b"1e-320", b"1d5",
                    b"-1.5D+02", b"0", b"-0.0", b"123456789012345678901234567890", b"1_000",
-                   b"0x1p3", b"", b"--1", b"1e", b"1000000000"]
+                   b"0x1p3", b"", b"--1", b"1e", b"1000000000",
+                   # JSON's other values, for the .fastpot file
+                   b"NaN", b"Infinity", b"null", b"true", b'"0.5"', b"[]", b"{}", b"[1, 2]"]
 
 
 @st.composite
@@ -394,3 +396,14 @@ def test_found_layer_size_never_allocates_before_the_weights_are_read(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 50 * 2**20, peak
+
+
+@pytest.mark.parametrize("header", [b"1000000000", b"123456789012345678901234567890"])
+def test_found_extxyz_frame_declaring_a_billion_atoms(tmp_path, header):
+    """ASE's reader reads as many lines as a frame header declares, past the end of the
+    file: 10^9 took minutes, 10^29 forever."""
+    path = tmp_path / "data.extxyz"
+    path.write_bytes(seeds()["data.extxyz"].replace(b"4\n", header + b"\n", 1))
+    with pytest.raises(ValueError, match=rf"data.extxyz:1: frame declares {header.decode()} "
+                                         r"atoms, but only \d+ lines follow"):
+        read_samples(path)
