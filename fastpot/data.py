@@ -5,6 +5,7 @@ are taken from ``atoms.calc`` (where ASE's readers put them) or from ``atoms.inf
 ``atoms.arrays`` (keys ``energy``, ``forces``, ``stress``). A structure may lack forces or
 energy (its term drops out of the loss); a data set with neither is an error.
 """
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,7 +104,11 @@ def check_sample(sample, where):
 
 def read_samples(path, index=":", cflength=1.0, cfenergy=1.0):
     """Read reference data from a file: n2p2 ``input.data`` (by name or ``.data`` suffix) or
-    anything ``ase.io.read`` understands. Errors name the file and structure."""
+    anything ``ase.io.read`` understands.
+
+    Raises FileNotFoundError when `path` is not a file and ValueError for anything wrong in
+    it (unreadable, no structures, no labels, a non-finite or misshapen value); the message
+    names the file and the structure or line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
@@ -112,6 +117,7 @@ def read_samples(path, index=":", cflength=1.0, cfenergy=1.0):
         frames = read_input_data(path, cflength, cfenergy)
     else:
         import ase.io
+        _check_declared_sizes(path)
         try:
             frames = ase.io.read(path, index=index)
         except Exception as error:
@@ -121,6 +127,48 @@ def read_samples(path, index=":", cflength=1.0, cfenergy=1.0):
     samples = [sample_from_atoms(atoms, f"{path} structure {k}") for k, atoms in enumerate(frames)]
     check_samples(samples, str(path))
     return samples
+
+
+# Columns one extxyz property may declare: ASE's reader builds a list of that many column
+# names before reading a line, so "forces:R:1000000000" (a damaged file) would take all
+# memory. Real files have 1 to 9 (a per-atom 3x3 tensor); this leaves ample room.
+MAX_PROPERTY_COLUMNS = 1000
+_PROPERTIES = re.compile(rb'Properties="?([^\s"]*)')
+
+
+def _check_declared_sizes(path):
+    """Refuse what would make ASE's reader take all memory or time: an extxyz
+    ``Properties=`` entry declaring an absurd number of columns, or an (ext)xyz frame header
+    declaring more atoms than the file has lines (ASE reads that many lines, past the end:
+    "1000000000" hangs it)."""
+    content = path.read_bytes()
+    if path.suffix in (".xyz", ".extxyz"):
+        _check_frame_headers(path, content.split(b"\n"))
+    if b"Properties=" not in content:
+        return
+    for match in _PROPERTIES.finditer(content):
+        fields = match.group(1).split(b":")
+        for name, count in zip(fields[0::3], fields[2::3]):
+            if count.isdigit() and int(count) > MAX_PROPERTY_COLUMNS:
+                line = content.count(b"\n", 0, match.start()) + 1
+                raise ValueError(
+                    f"{path}:{line}: property {name.decode(errors='replace')!r} declares "
+                    f"{int(count)} columns (at most {MAX_PROPERTY_COLUMNS} are read): the "
+                    "file is damaged")
+
+
+def _check_frame_headers(path, lines):
+    k = 0
+    while k < len(lines) and lines[k].strip():
+        try:
+            n_atoms = int(lines[k])
+        except ValueError:
+            return  # not a header ASE reads: it says so itself
+        left = max(len(lines) - k - 2, 0)
+        if n_atoms > left:
+            raise ValueError(f"{path}:{k + 1}: frame declares {n_atoms} atoms, but only "
+                             f"{left} lines follow")
+        k += max(n_atoms, 0) + 2
 
 
 def check_samples(samples, what="data"):

@@ -18,7 +18,7 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from fastpot._files import atomic_write
-from fastpot.network import Network
+from fastpot.network import Network, check_architecture
 from fastpot.scaling import Scaling
 from fastpot.symmetry import Angular, Radial, SymmetryFunctions, _cutoff_type_number
 from fastpot.symmetry_factored import (FACTORED_TYPES, CompactAngular, CompactRadial,
@@ -86,6 +86,8 @@ class InputNN:
     """The keywords of an n2p2 ``input.nn`` file, with their line numbers.
 
     ``entries[keyword]`` is a list of ``(line_no, tokens)`` (tokens after the keyword).
+    Raises FileNotFoundError, or N2P2FormatError naming the file and line; unknown keywords
+    are a warning.
     """
 
     def __init__(self, path):
@@ -182,6 +184,9 @@ def read_input_data(path, cflength=1.0, cfenergy=1.0):
     units per eV). A block with three ``lattice`` lines is periodic in all directions, one
     without is not. The file's energy and forces, when present, are attached as a
     SinglePointCalculator; the block's comment goes to ``atoms.info["comment"]``.
+
+    Raises FileNotFoundError for a missing file, N2P2FormatError (a ValueError) naming the
+    file and line for a malformed one, ValueError for bad units.
     """
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
@@ -460,7 +465,7 @@ def scaling_mode(settings):
 def read_scaling(path, sf, mode, smin=0.0, smax=1.0):
     """Scaling from ``scaling.data``: lines consumed in sequence, element by element in n2p2
     order, one per function of `sf` (the index columns are not used for routing, as in
-    n2p2)."""
+    n2p2). Raises FileNotFoundError, or N2P2FormatError naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"n2p2 scaling file not found: {path}")
@@ -563,7 +568,8 @@ def _architecture(settings, elements, n_inputs):
 
 
 def read_weights(path, count):
-    """The first token of every data line of a weights.NNN.data file, exactly `count` values."""
+    """The first token of every data line of a weights.NNN.data file, exactly `count` values.
+    Raises FileNotFoundError, or N2P2FormatError naming the file (and line)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"n2p2 weights file not found: {path}")
@@ -604,13 +610,15 @@ def read_potential(cls, directory, cflength=1.0, cfenergy=1.0):
     normalize = settings.has("normalize_nodes")
     networks = {}
     for element, (layers, letters) in architecture.items():
+        # the architecture is checked and the weights file read before any network is
+        # allocated: a wrong layer size never allocates more than the file holds
         try:
-            net = Network(layers, letters, normalize=normalize)
+            layers, n_weights = check_architecture(layers, letters)
         except ValueError as error:
             raise N2P2FormatError(f"{path}: network of {element}: {error}") from None
         weights_path = directory / f"weights.{atomic_numbers[element]:03d}.data"
-        net.weights = read_weights(weights_path, net.n_weights)
-        networks[element] = net
+        weights = read_weights(weights_path, n_weights)
+        networks[element] = Network(layers, letters, weights, normalize=normalize)
     present = [k for k in ("mean_energy", "conv_energy", "conv_length") if settings.has(k)]
     if present and len(present) != 3:
         raise N2P2FormatError(f"{path}: mean_energy, conv_energy and conv_length must be given "

@@ -4,6 +4,7 @@
 ``NeighborList`` is the reusable CSR object that the descriptor, force and MD kernels consume,
 with a Verlet skin so that moving atoms rarely trigger a new search.
 """
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,6 +23,7 @@ PEAK_BYTES_PER_PAIR = 112
 # A search visiting more (atom, periodic image of a bin) combinations than this is refused:
 # it comes from a cutoff many times longer than the cell and would run for minutes or hours.
 MAX_BIN_VISITS = 2_000_000_000
+MAX_REACH = 2**31 - 1  # bins searched in one direction, at most (the kernels take int32)
 BINS_PER_CUTOFF = 1
 # Default cap on a list's size: its peak (PEAK_BYTES_PER_PAIR) stays within this fraction of
 # the machine's memory, so a request the machine cannot hold is an error, not the OOM killer.
@@ -115,7 +117,10 @@ def _plan_bins(positions, frame, pbc, cutoff, n_atoms):
     reach = np.zeros(3, dtype=np.int64)
     # along a non-periodic direction with a single bin there is nothing to reach for
     searched = pbc | (nbins > 1)
-    reach[searched] = np.ceil(cutoff * nbins[searched] / heights[searched] * (1.0 + 1e-10))
+    # capped before the cast: a cutoff of 1e200 would overflow int64 into a negative reach
+    # (and a silently short list); any reach near the cap is refused by the caller's guard
+    reach[searched] = np.minimum(
+        np.ceil(cutoff * nbins[searched] / heights[searched] * (1.0 + 1e-10)), MAX_REACH)
     reach[~pbc] = np.minimum(reach[~pbc], nbins[~pbc] - 1)
     return to_frame, origin, extent, heights, nbins, reach
 
@@ -278,12 +283,12 @@ def _search(positions, cell, pbc, cutoff, self_interaction, quantities, *, max_p
     frame = _binning_frame(cell, pbc)
     to_frame, origin, extent, heights, nbins, reach = _plan_bins(positions, frame, pbc, cutoff,
                                                                  n_atoms)
-    images = int(np.prod(2 * reach + 1))
+    images = math.prod(2 * int(r) + 1 for r in reach)  # Python integers: no wrap-around
     if n_atoms * images > MAX_BIN_VISITS:
         shortest = float(heights[pbc].min()) if pbc.any() else float("nan")
         raise ValueError(
             f"cutoff {cutoff:g} is {cutoff / shortest:.3g} times the shortest cell height "
-            f"({shortest:.3g}): the search would visit {images} periodic images of each bin "
+            f"({shortest:.3g}): the search would visit {'at least ' if reach.max() == MAX_REACH else ''}{images:.3g} periodic images of each bin "
             f"for each of {n_atoms} atoms. Use a larger cell or a shorter cutoff.")
     lattice = np.where(pbc[:, None], cell, 0.0)
     # Bin widths in a unit u (the height for periodic directions, frame length otherwise) and

@@ -20,6 +20,35 @@ ACTIVATIONS = {
 MAX_WEIGHTS = 10**8
 
 
+def check_architecture(layers, activations):
+    """(layers as ints, number of weights) of a valid architecture, or a ValueError/TypeError.
+
+    Nothing is allocated: readers call this before they read or allocate weights, so that a
+    wrong layer size in a file never asks for gigabytes."""
+    try:
+        layers = [operator.index(n) for n in layers]
+    except TypeError:
+        raise TypeError(f"layers must be a sequence of integers, got {layers!r}") from None
+    if len(layers) < 2 or any(n < 1 for n in layers):
+        raise ValueError(f"layers must be at least [inputs, 1] with positive sizes, got {layers}")
+    if layers[-1] != 1:
+        raise ValueError(f"the output layer must have one neuron, got {layers[-1]}")
+    n_weights = sum(a * b + b for a, b in zip(layers, layers[1:]))
+    if n_weights > MAX_WEIGHTS:
+        raise ValueError(f"network {layers} would have {n_weights} weights, more than "
+                         f"{MAX_WEIGHTS}: a layer size is wrong")
+    if not isinstance(activations, str):
+        raise TypeError(f"activations must be a string of n2p2 letters, got {activations!r}")
+    if len(activations) != len(layers) - 1:
+        raise ValueError(f"need {len(layers) - 1} activation letters (one per weight layer), "
+                         f"got {activations!r}")
+    unknown = sorted(set(activations) - set(ACTIVATIONS))
+    if unknown:
+        raise ValueError(f"unknown activation(s) {unknown}; n2p2 letters: "
+                         f"{''.join(ACTIVATIONS)}")
+    return layers, n_weights
+
+
 class Network:
     """A feed-forward network with one output neuron.
 
@@ -37,28 +66,7 @@ class Network:
     """
 
     def __init__(self, layers, activations, weights=None, normalize=False):
-        try:
-            layers = [operator.index(n) for n in layers]
-        except TypeError:
-            raise TypeError(f"layers must be a sequence of integers, got {layers!r}") from None
-        if len(layers) < 2 or any(n < 1 for n in layers):
-            raise ValueError(f"layers must be at least [inputs, 1] with positive sizes, got {layers}")
-        if layers[-1] != 1:
-            raise ValueError(f"the output layer must have one neuron, got {layers[-1]}")
-        # checked before anything is allocated: a typo in a layer size must not ask for GiB
-        n_weights = sum(a * b + b for a, b in zip(layers, layers[1:]))
-        if n_weights > MAX_WEIGHTS:
-            raise ValueError(f"network {layers} would have {n_weights} weights, more than "
-                             f"{MAX_WEIGHTS}: a layer size is wrong")
-        if not isinstance(activations, str):
-            raise TypeError(f"activations must be a string of n2p2 letters, got {activations!r}")
-        if len(activations) != len(layers) - 1:
-            raise ValueError(f"need {len(layers) - 1} activation letters (one per weight layer), "
-                             f"got {activations!r}")
-        unknown = sorted(set(activations) - set(ACTIVATIONS))
-        if unknown:
-            raise ValueError(f"unknown activation(s) {unknown}; n2p2 letters: "
-                             f"{''.join(ACTIVATIONS)}")
+        layers, _ = check_architecture(layers, activations)
         self.layers = layers
         self.activations = activations
         self.normalize = bool(normalize)

@@ -188,6 +188,7 @@ class Potential:
     def _evaluate(self, atoms, species, nl, want_gradient, n2p2_forces, n_threads):
         energies, gradient, strain, outside = _model.evaluate(
             self.compiled(), species, nl.pairs, want_gradient, n2p2_forces, n_threads)
+        _check_finite(energies, gradient if want_gradient else None)
         result = {"energy": float(energies.sum()), "energies": energies,
                   "extrapolations": int(outside.sum()),
                   "extrapolating_atoms": np.flatnonzero(outside)}
@@ -203,6 +204,7 @@ class Potential:
         energies, outside, gradient, strain, gradients, strains = _model.evaluate_committee(
             self.compiled_committee(), species, nl.pairs, want_gradient, forces_std,
             n2p2_forces, n_threads)
+        _check_finite(energies, gradient if want_gradient else None)
         member_energy = energies.sum(axis=1)
         result = {"energy": float(member_energy.mean()), "energies": energies.mean(axis=0),
                   "energy_std": float(member_energy.std()),
@@ -270,7 +272,11 @@ class Potential:
         """Read an n2p2 potential: ``input.nn``, ``scaling.data``, ``weights.NNN.data``.
 
         cflength and cfenergy are the file's length and energy units per Å and per eV (e.g.
-        1.8897261328 and 0.0367493254 for Bohr and Hartree)."""
+        1.8897261328 and 0.0367493254 for Bohr and Hartree).
+
+        Raises FileNotFoundError for a missing file and fastpot.n2p2.N2P2FormatError (a
+        ValueError) naming the file, line and field for a malformed one; ValueError for bad
+        units."""
         from fastpot.n2p2 import read_potential
         return read_potential(cls, directory, cflength, cfenergy)
 
@@ -350,7 +356,11 @@ class Potential:
 
     @classmethod
     def load(cls, path):
-        """Read a ``.fastpot`` file. Plain data only: loading never executes code."""
+        """Read a ``.fastpot`` file. Plain data only: loading never executes code.
+
+        Raises FileNotFoundError when `path` is not a file, and ValueError (naming the file
+        and the field) for anything else wrong in it: not UTF-8 JSON, another format or
+        version, a missing or mistyped field, a value out of range."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"potential file not found: {path}")
@@ -375,6 +385,24 @@ def _finite_number(value, name):
     if not np.isfinite(number):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return number
+
+
+def _check_finite(energies, gradient):
+    """Refuse what overflowed: weights or scaling statistics that are finite but huge (a
+    corrupted file, 1e308 for 0.06) give inf or NaN energies, never to be returned silently."""
+    bad = ~np.isfinite(energies)
+    if bad.ndim == 2:  # committee: (members, atoms)
+        bad = bad.any(axis=0)
+    if gradient is not None:
+        bad = bad | ~np.isfinite(gradient).all(axis=1)
+    if bad.any():
+        atom = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"the potential gives a non-finite energy or force for atom {atom} "
+                         f"({int(bad.sum())} atom(s) affected): its weights or scaling "
+                         "statistics overflow double precision")
+    if not np.isfinite(energies.sum(axis=-1)).all():
+        raise ValueError("the potential's total energy overflows double precision: its "
+                         "weights or scaling statistics are too large")
 
 
 def _periodic_volume(atoms):

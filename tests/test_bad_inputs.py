@@ -1641,3 +1641,120 @@ def test_md_checkpoint_not_a_checkpoint(gas, tmp_path, content):
         checkpoint.write_bytes(content)
     with pytest.raises(ValueError, match=r"run.npz is not a fastpot MD checkpoint"):
         md.run(_gas_cell(), gas, steps=2, checkpoint=checkpoint, thermo=None)
+
+
+# -- the C API (fastpot/include/fastpot.h) -------------------------------------------------------
+# Run by tests/capi_program.c (its `errors` mode), one line "case: message" per call: every
+# public function with each NULL pointer, each bad size and each bad value. The program must
+# finish (no crash), and each call must fail with the message here, or succeed where
+# "(no error)" is expected (NULL for an optional output, an empty list without an array).
+NO_ERROR = r"\(no error\)"
+COMPUTE = "fastpot_model_compute: "
+NEIGHBORS = "fastpot_model_compute_neighbors: "
+THREADS = r"fastpot_model_set_threads: n_threads must be in 0\.\.4096 \(0: the default\), got "
+CAPI_CASES = [
+    ("load missing file", r"fastpot_model_load: potential file not found: "
+                          r"/nonexistent/model.fastpot"),
+    ("load wrong suffix", r"fastpot_model_load: .*structure.txt: the C API reads .fastpot files"),
+    ("load garbage", r"fastpot_model_load: .*garbage.fastpot: not a fastpot potential file"),
+    ("model after a failed load", r"NULL"),
+    ("compute after a failed load", COMPUTE + "model is NULL"),
+    ("load NULL path", r"fastpot_model_load: path is NULL"),
+    ("load NULL model", r"fastpot_model_load: model is NULL"),
+    ("load NULL error", r"status 1"),
+    ("cutoff NULL model", r"fastpot_model_cutoff: model is NULL"),
+    ("cutoff NULL cutoff", r"fastpot_model_cutoff: cutoff is NULL"),
+    ("elements NULL model", r"fastpot_model_elements: model is NULL"),
+    ("elements NULL elements", r"fastpot_model_elements: elements is NULL"),
+    ("threads NULL model", r"fastpot_model_set_threads: model is NULL"),
+    ("threads negative", THREADS + "-1"),
+    ("threads huge", THREADS + "1000000"),
+    ("atomic number NULL symbol", r"fastpot_atomic_number: symbol is NULL"),
+    ("atomic number NULL output", r"fastpot_atomic_number: atomic_number is NULL"),
+    ("atomic number unknown symbol", r"fastpot_atomic_number: 'Xx' is not a chemical symbol"),
+    ("atomic number empty symbol", r"fastpot_atomic_number: '' is not a chemical symbol"),
+    ("atomic number lower case", r"fastpot_atomic_number: 'cu' is not a chemical symbol"),
+    ("compute NULL model", COMPUTE + "model is NULL"),
+    ("compute n_atoms 0", COMPUTE + "n_atoms must be > 0, got 0"),
+    ("compute n_atoms negative", COMPUTE + "n_atoms must be > 0, got -5"),
+    ("compute n_atoms huge", COMPUTE + "n_atoms must be <= 2147483646, got 9223372036854775807"),
+    ("compute n_atoms 2^40", COMPUTE + "n_atoms must be <= 2147483646, got 1099511627776"),
+    ("compute NULL atomic_numbers", COMPUTE + "atomic_numbers is NULL"),
+    ("compute NULL positions", COMPUTE + "positions is NULL"),
+    ("compute NULL cell", COMPUTE + "cell is NULL"),
+    ("compute NULL pbc", COMPUTE + "pbc is NULL"),
+    ("compute NULL energy", COMPUTE + "energy is NULL"),
+    ("compute element not in the model", COMPUTE + r"atom 1 is Fe, which has no symmetry "
+                                                   r"functions \(elements: O, Cu\)"),
+    ("compute negative atomic number", COMPUTE + "atom 1 has atomic number -3, which is not "
+                                                 "an element"),
+    ("compute atomic number 200", COMPUTE + "atom 1 has atomic number 200, which is not an "
+                                            "element"),
+    ("compute NaN position", COMPUTE + r"positions of atom 1 is not finite: \[.*nan"),
+    ("compute overlapping atoms", COMPUTE + r"atoms 0 and 1 overlap \(distance 0\)"),
+    ("compute singular cell", COMPUTE + r"cell is singular \(volume .*\) but all directions "
+                                        r"are periodic"),
+    ("compute infinite cell", COMPUTE + r"cell has non-finite entries: \[\[inf"),
+    ("compute stress of a slab", COMPUTE + r"stress needs a cell periodic in all three "
+                                           r"directions, got pbc=\[1, 1, 0\]"),
+    ("compute NULL forces and stress", NO_ERROR),
+    ("compute still usable", NO_ERROR),
+    ("neighbors NULL model", NEIGHBORS + "model is NULL"),
+    ("neighbors n_centres negative", NEIGHBORS + "need 0 <= n_centres <= n_atoms, got -1 and 3"),
+    ("neighbors n_centres > n_atoms", NEIGHBORS + "need 0 <= n_centres <= n_atoms, got 3 and 2"),
+    ("neighbors n_atoms negative", NEIGHBORS + "need 0 <= n_centres <= n_atoms, got 0 and -1"),
+    ("neighbors n_atoms huge", NEIGHBORS + "n_atoms must be <= 2147483646, got "
+                                           "9223372036854775807"),
+    ("neighbors NULL atomic_numbers", NEIGHBORS + "atomic_numbers is NULL"),
+    ("neighbors NULL positions", NEIGHBORS + "positions is NULL"),
+    ("neighbors NULL offsets", NEIGHBORS + "offsets is NULL"),
+    ("neighbors NULL neighbors", NEIGHBORS + r"neighbors is NULL but offsets\[n_centres\] = 4"),
+    ("neighbors NULL forces", NEIGHBORS + "forces is NULL"),
+    ("neighbors NULL neighbors of an empty list", NO_ERROR),
+    ("neighbors offsets[0] not 0", NEIGHBORS + r"offsets\[0\] must be 0, got 1"),
+    ("neighbors offsets decreasing", NEIGHBORS + "offsets decrease at centre 1"),
+    ("neighbors offsets huge", NEIGHBORS + r"offsets\[n_centres\] = 4611686018427387903 "
+                                           r"neighbour entries, more than 1099511627776"),
+    ("neighbors index out of range", NEIGHBORS + r"neighbour 1 of centre 0 is atom 3, outside "
+                                                 r"0\.\.2"),
+    ("neighbors index negative", NEIGHBORS + r"neighbour 1 of centre 0 is atom -1, outside "
+                                             r"0\.\.2"),
+    ("neighbors element not in the model", NEIGHBORS + r"atom 2 has atomic number 26, which is "
+                                                       r"not an element of the model "
+                                                       r"\(elements: O Cu\)"),
+    ("neighbors atomic number 0", NEIGHBORS + "atom 2 has atomic number 0, which is not an "
+                                              "element of the model"),
+    ("neighbors NaN position", NEIGHBORS + "position of atom 2 is not finite"),
+    ("neighbors overlapping atoms", NEIGHBORS + r"atoms 0 and 2 overlap \(distance 0\)"),
+    ("neighbors still usable", NO_ERROR),
+    ("neighbors NULL error", r"status 1"),
+    ("free NULL", NO_ERROR),
+]
+
+
+@pytest.fixture(scope="module")
+def capi_messages(tmp_path_factory, potential):
+    """Case -> message of one run of tests/capi_program.c in its `errors` mode."""
+    import shutil as _shutil
+    import subprocess
+    from test_capi import LIBRARY, build_program, oxide as capi_structure, write_structure
+    if not LIBRARY.is_file() or _shutil.which("cc") is None:
+        pytest.skip("no C API library in this installation or no C compiler")
+    folder = tmp_path_factory.mktemp("capi_errors")
+    potential.save(folder / "model.fastpot")
+    write_structure(folder / "structure.txt", capi_structure())
+    out = subprocess.run([str(build_program(folder)), "errors", str(folder / "model.fastpot"),
+                          str(folder / "structure.txt")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]  # no crash, no abort
+    return dict(line.split(": ", 1) for line in out.stdout.splitlines())
+
+
+def test_capi_table_covers_every_case(capi_messages):
+    assert list(capi_messages) == [case for case, _ in CAPI_CASES]
+
+
+@pytest.mark.parametrize("case, match", [pytest.param(c, m, id=c) for c, m in CAPI_CASES])
+def test_capi(capi_messages, case, match):
+    assert re.fullmatch(match, capi_messages[case]) or (
+        match != NO_ERROR and re.match(match, capi_messages[case])), capi_messages[case]

@@ -1,6 +1,7 @@
 """The C API (fastpot/include/fastpot.h): a C program compiled with the system compiler and
 `fastpot config` flags gives the Python API's energies, forces and stress to 1e-12, and
-every error path returns a message instead of aborting."""
+every error path returns a message instead of aborting (the cases are the "C API" table of
+tests/test_bad_inputs.py)."""
 import shutil
 import subprocess
 import sys
@@ -29,9 +30,8 @@ def flags(kind, capsys):
     return capsys.readouterr().out.split()
 
 
-@pytest.fixture(scope="module")
-def program(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("capi")
+def build_program(folder):
+    """tests/capi_program.c compiled with `fastpot config` flags, in `folder`."""
     executable = folder / "capi_program"
     cflags = subprocess.run([sys.executable, "-m", "fastpot.cli", "config", "--cflags"],
                             capture_output=True, text=True, check=True).stdout.split()
@@ -40,6 +40,11 @@ def program(tmp_path_factory):
     subprocess.run(["cc", str(PROGRAM), *cflags, *libs, "-lm", "-o", str(executable)],
                    check=True)
     return executable
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    return build_program(tmp_path_factory.mktemp("capi"))
 
 
 @pytest.fixture(scope="module")
@@ -143,25 +148,7 @@ def test_compute_neighbors_with_ghost_atoms(program, model, tmp_path):
     assert traces.sum() == pytest.approx(np.trace(virial), rel=1e-12)
 
 
-def test_error_paths(program, model, tmp_path):
-    potential, path = model
-    write_structure(tmp_path / "structure.txt", oxide())
-    messages = dict(line.split(": ", 1) for line in run(program, "errors", path,
-                                                         tmp_path / "structure.txt"))
-    assert "potential file not found: /nonexistent/model.fastpot" in messages["missing file"]
-    assert "the C API reads .fastpot files" in messages["wrong suffix"]
-    assert messages["NULL path"] == "fastpot_model_load: path is NULL"
-    assert messages["NULL model"] == "fastpot_model_load: model is NULL"
-    assert messages["cutoff NULL"] == "fastpot_model_cutoff: cutoff is NULL"
-    assert messages["n_atoms 0"] == "fastpot_model_compute: n_atoms must be > 0, got 0"
-    assert messages["positions NULL"] == "fastpot_model_compute: positions is NULL"
-    assert messages["model NULL"] == "fastpot_model_compute: model is NULL"
-    assert "atom 1 is Fe, which has no symmetry functions" in messages["unknown element"]
-    assert "positions of atom 1 is not finite" in messages["NaN position"]
-    assert "singular" in messages["singular cell"]
-    assert "stress needs a cell periodic in all three directions" in \
-        messages["stress of a slab"]
-    assert messages["still usable"] == "(no error)"
+# every error path of every C API function: the "C API" table of tests/test_bad_inputs.py
 
 
 def test_malformed_file(program, tmp_path):

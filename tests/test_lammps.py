@@ -179,16 +179,97 @@ def test_nve_conserves_energy_as_fastpot_md_does(shared_data, plugin, tmp_path):
     ("pair_coeff * * model.fastpot Cu", "needs one element (or NULL) per atom type: got 1 "
                                         "for 2 type(s)"),
     ("pair_coeff * * model.fastpot Cu Fe", "atom type 2: element Fe is not in the model"),
-    ("pair_coeff * * model.fastpot Cu Xx", "atom type 2: 'Xx' is not a chemical symbol"),
+    ("pair_coeff * * model.fastpot Cu Xx", "atom type 2: fastpot_atomic_number: 'Xx' is "
+                                        "not a chemical symbol"),
     ("pair_coeff 1 1 model.fastpot Cu O", "Pair_coeff must start with * * for pair style fastpot"),
     ("pair_coeff * * model.fastpot Cu NULL", "All pair coeffs are not set"),
 ])
 def test_bad_pair_coeff(system, pair_coeff, message):
     folder, _, _ = system
     out = run_lmp(folder, lammps_input(pair_coeff=pair_coeff))
-    assert out.returncode != 0
+    assert out.returncode > 0, out.returncode  # an error exit, not a signal
     text = out.stdout + out.stderr
     assert "ERROR" in text and message in text, text[-2000:]
+
+
+def _replace(old, new):
+    return lambda text: text.replace(old, new, 1)
+
+
+def _pair_coeff_first(text):
+    lines = text.splitlines()
+    style = next(k for k, line in enumerate(lines) if line.startswith("pair_style"))
+    lines.insert(style + 1, lines.pop(style))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("change, message", [
+    pytest.param(_replace("threads 1", "speed 3"),
+                 "pair_style fastpot: unknown argument 'speed' (usage: pair_style fastpot "
+                 "[threads N])", id="style-unknown-keyword"),
+    pytest.param(_replace("threads 1", "threads 0"), "pair_style fastpot: threads must be >= 1, "
+                 "got 0", id="style-threads-0"),
+    pytest.param(_replace("threads 1", "threads many"), "Expected integer parameter instead of "
+                 "'many'", id="style-threads-not-a-number"),
+    pytest.param(_replace("threads 1", "threads"), "pair_style fastpot: threads needs a value",
+                 id="style-threads-no-value"),
+    pytest.param(_replace("threads 1", "threads 100000"), "fastpot_model_set_threads: "
+                 "n_threads must be in 0..4096", id="style-threads-huge"),
+    pytest.param(_replace("Cu O", "Cu O O"), "needs one element (or NULL) per atom type: got 3 "
+                 "for 2 type(s)", id="coeff-too-many-elements"),
+    pytest.param(_replace("model.fastpot Cu O", "model.fastpot NULL NULL"),
+                 "pair_coeff for fastpot maps no atom type to an element", id="coeff-only-null"),
+    pytest.param(_replace("model.fastpot Cu O", "model.fastpot cu O"),
+                 "atom type 1: fastpot_atomic_number: 'cu' is not a chemical symbol",
+                 id="coeff-lower-case"),
+    pytest.param(_replace("* * model.fastpot Cu O", "* *"), "pair_coeff for fastpot must be: "
+                 "pair_coeff * * MODEL.fastpot ELEMENT...", id="coeff-no-file"),
+    pytest.param(_replace("model.fastpot", "n2p2"), "n2p2: the C API reads .fastpot files",
+                 id="coeff-n2p2-folder"),
+    pytest.param(_replace("model.fastpot", "garbage.fastpot"),
+                 "garbage.fastpot: not a fastpot potential file", id="coeff-garbage-file"),
+    pytest.param(_replace("model.fastpot", "folder.fastpot"),
+                 "potential file not found: folder.fastpot", id="coeff-folder-named-fastpot"),
+    pytest.param(_pair_coeff_first, "Pair_coeff command without a pair style",
+                 id="coeff-before-style"),
+    pytest.param(_replace("units metal", "units real"),
+                 "pair_style fastpot requires units metal (Å, eV), not real", id="units-real"),
+    pytest.param(_replace("units metal", "units metal\nnewton off"),
+                 "pair_style fastpot requires newton pair on", id="newton-off"),
+    pytest.param(_replace("pair_coeff * * model.fastpot Cu O\n", ""),
+                 "All pair coeffs are not set", id="no-pair-coeff"),
+])
+def test_bad_input_script(system, change, message):
+    """Mistakes in pair_style, pair_coeff and the settings the style needs: LAMMPS' ERROR
+    with a message naming the mistake, a non-zero exit, no crash."""
+    folder, potential, _ = system
+    (folder / "garbage.fastpot").write_bytes(bytes(range(256)) * 4)
+    (folder / "folder.fastpot").mkdir(exist_ok=True)
+    if not (folder / "n2p2").is_dir():
+        potential.to_n2p2(folder / "n2p2")
+    text = change(lammps_input())
+    assert text != lammps_input()
+    out = run_lmp(folder, text)
+    assert out.returncode > 0, (out.returncode, out.stdout[-2000:] + out.stderr[-2000:])
+    text = out.stdout + out.stderr
+    assert "ERROR" in text and message in text, text[-2000:]
+
+
+def test_isolated_atoms(plugin, tmp_path):
+    """Atoms farther apart than the cutoff: every rank's neighbour list is empty, and the C
+    API is given no neighbour array (it used to refuse that as a NULL argument)."""
+    from ase import Atoms
+    potential = synthetic_potential(seed=2)
+    potential.save(tmp_path / "model.fastpot")
+    atoms = Atoms("CuO", positions=[[1.0, 1.0, 1.0], [9.0, 9.0, 9.0]], cell=[16.0] * 3,
+                  pbc=True)
+    write(tmp_path / "data.lmp", atoms, format="lammps-data", specorder=["Cu", "O"],
+          atom_style="atomic", masses=True)
+    out = run_lmp(tmp_path, lammps_input())
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    expected = potential.evaluate(atoms)
+    assert thermo(out.stdout)[0][1] == pytest.approx(expected["energy"], rel=1e-10)
+    np.testing.assert_allclose(first_forces(tmp_path / "forces.dump", 2), 0.0, atol=1e-12)
 
 
 def test_plugin_command_prints_its_folder(capsys, plugin):

@@ -84,6 +84,13 @@ struct fastpot_model {
     int64_t atoms_capacity, centres_capacity, entries_capacity;
 };
 
+/* Sizes refused before anything is read or allocated: atoms are indexed with int32 (as in
+ * the neighbour lists), and a count beyond these comes from a wrong argument, not from a
+ * structure (2^40 entries would take 40 TB of scratch). */
+#define MAX_ATOMS ((int64_t) INT32_MAX - 1)
+#define MAX_ENTRIES ((int64_t) 1 << 40)
+#define MAX_THREADS 4096
+
 /* -- errors -------------------------------------------------------------------------------- */
 
 static _Thread_local char last_error[2048];
@@ -248,9 +255,9 @@ int fastpot_model_cutoff(const fastpot_model *model, double *cutoff, const char 
 
 int fastpot_model_set_threads(fastpot_model *model, int n_threads, const char **error) {
     if (!model) return fail(error, "fastpot_model_set_threads: model is NULL");
-    if (n_threads < 0)
-        return fail(error, "fastpot_model_set_threads: n_threads must be >= 0, got %d",
-                    n_threads);
+    if (n_threads < 0 || n_threads > MAX_THREADS)
+        return fail(error, "fastpot_model_set_threads: n_threads must be in 0..%d (0: the "
+                    "default), got %d", MAX_THREADS, n_threads);
     model->n_threads = n_threads;
     return 0;
 }
@@ -274,7 +281,7 @@ int fastpot_atomic_number(const char *symbol, int32_t *atomic_number, const char
             *atomic_number = z;
             return 0;
         }
-    return fail(error, "'%s' is not a chemical symbol", symbol);
+    return fail(error, "fastpot_atomic_number: '%s' is not a chemical symbol", symbol);
 }
 
 int fastpot_model_elements(const fastpot_model *model, const char **elements,
@@ -295,6 +302,9 @@ int fastpot_model_compute(fastpot_model *model, int64_t n_atoms, const int32_t *
     if (n_atoms <= 0)
         return fail(error, "fastpot_model_compute: n_atoms must be > 0, got %lld",
                     (long long) n_atoms);
+    if (n_atoms > MAX_ATOMS)
+        return fail(error, "fastpot_model_compute: n_atoms must be <= %lld, got %lld",
+                    (long long) MAX_ATOMS, (long long) n_atoms);
     if (!atomic_numbers) return fail(error, "fastpot_model_compute: atomic_numbers is NULL");
     if (!positions) return fail(error, "fastpot_model_compute: positions is NULL");
     if (!cell) return fail(error, "fastpot_model_compute: cell is NULL");
@@ -321,7 +331,9 @@ int fastpot_model_compute(fastpot_model *model, int64_t n_atoms, const int32_t *
 
 /* Make `*data` hold `count` items of `item` bytes; 0, or 1 when out of memory. */
 static int resize(void **data, int64_t count, size_t item) {
-    void *p = realloc(*data, (size_t) (count > 0 ? count : 1) * item);
+    void *p;
+    if (count < 0 || (uint64_t) count > SIZE_MAX / item) return 1;
+    p = realloc(*data, (size_t) (count > 0 ? count : 1) * item);
     if (!p) return 1;
     *data = p;
     return 0;
@@ -363,20 +375,32 @@ int fastpot_model_compute_neighbors(fastpot_model *model, int64_t n_centres, int
     if (n_centres < 0 || n_atoms < n_centres)
         return fail(error, "%s: need 0 <= n_centres <= n_atoms, got %lld and %lld", what,
                     (long long) n_centres, (long long) n_atoms);
+    if (n_atoms > MAX_ATOMS)
+        return fail(error, "%s: n_atoms must be <= %lld, got %lld", what,
+                    (long long) MAX_ATOMS, (long long) n_atoms);
     if (n_centres == 0) return 0;
-    if (!atomic_numbers || !positions || !offsets || !neighbors || !forces)
-        return fail(error, "%s: atomic_numbers, positions, offsets, neighbors and forces "
-                    "must not be NULL", what);
-    if (offsets[0] != 0) return fail(error, "%s: offsets[0] must be 0", what);
+    if (!atomic_numbers) return fail(error, "%s: atomic_numbers is NULL", what);
+    if (!positions) return fail(error, "%s: positions is NULL", what);
+    if (!offsets) return fail(error, "%s: offsets is NULL", what);
+    if (!forces) return fail(error, "%s: forces is NULL", what);
+    if (offsets[0] != 0)
+        return fail(error, "%s: offsets[0] must be 0, got %lld", what, (long long) offsets[0]);
     for (i = 0; i < n_centres; i++) {
         if (offsets[i + 1] < offsets[i])
             return fail(error, "%s: offsets decrease at centre %lld", what, (long long) i);
         if (offsets[i + 1] - offsets[i] > max_row) max_row = offsets[i + 1] - offsets[i];
     }
     n_entries = offsets[n_centres];
-    if (reserve(model, n_atoms, n_centres, n_entries))
-        return fail(error, "%s: out of memory for %lld neighbour entries", what,
+    if (n_entries > MAX_ENTRIES)
+        return fail(error, "%s: offsets[n_centres] = %lld neighbour entries, more than %lld",
+                    what, (long long) n_entries, (long long) MAX_ENTRIES);
+    /* an empty list may come as NULL (LAMMPS passes no array for isolated atoms) */
+    if (!neighbors && n_entries > 0)
+        return fail(error, "%s: neighbors is NULL but offsets[n_centres] = %lld", what,
                     (long long) n_entries);
+    if (reserve(model, n_atoms, n_centres, n_entries))
+        return fail(error, "%s: out of memory for %lld atoms and %lld neighbour entries",
+                    what, (long long) n_atoms, (long long) n_entries);
     for (a = 0; a < n_atoms; a++) {
         int32_t z = atomic_numbers[a];
         int32_t s = (z >= 0 && z <= model->max_number) ? model->species_of[z] : -1;

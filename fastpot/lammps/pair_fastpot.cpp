@@ -55,9 +55,13 @@ void PairFastpot::settings(int narg, char **arg)
 {
   int iarg = 0;
   while (iarg < narg) {
-    if (std::strcmp(arg[iarg], "threads") == 0 && iarg + 1 < narg) {
+    if (std::strcmp(arg[iarg], "threads") == 0) {
+      if (iarg + 1 >= narg)
+        error->all(FLERR, "pair_style fastpot: threads needs a value (usage: pair_style "
+                   "fastpot [threads N])");
       threads = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
-      if (threads < 1) error->all(FLERR, "pair_style fastpot: threads must be >= 1");
+      if (threads < 1) error->all(FLERR, "pair_style fastpot: threads must be >= 1, got {}",
+                                  threads);
       iarg += 2;
     } else {
       error->all(FLERR, "pair_style fastpot: unknown argument '{}' (usage: pair_style "
@@ -81,10 +85,11 @@ void PairFastpot::coeff(int narg, char **arg)
   model = nullptr;
   if (fastpot_model_load(arg[2], &model, &message))
     error->all(FLERR, "pair_style fastpot: {}", message);
-  fastpot_model_cutoff(model, &cutoff, &message);
-  fastpot_model_set_threads(model, threads, &message);
   const char *elements = nullptr;
-  fastpot_model_elements(model, &elements, &message);
+  if (fastpot_model_cutoff(model, &cutoff, &message)
+      || fastpot_model_set_threads(model, threads, &message)
+      || fastpot_model_elements(model, &elements, &message))
+    error->all(FLERR, "pair_style fastpot: {}", message);
   std::string known = std::string(" ") + elements + " ";
   type_number.assign(ntypes + 1, 0);
   int mapped = 0;
