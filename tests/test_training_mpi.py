@@ -2,6 +2,7 @@
 ranks equals the one-process history to round-off, each rank stores its share of the
 derivatives, only rank 0 writes, and the error when MPI is asked for but absent."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,13 @@ from fastpot.training import Trainer
 BIN = Path(sys.executable).parent
 MPIEXEC = BIN / "mpiexec"
 TIMEOUT = 300
+# the sanitizer run (.ci/sanitize) preloads its runtimes: the ranks need them as well
+PASSED_ON = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "PYTHONMALLOC")
+
+
+def rank_environment():
+    return {"OMP_NUM_THREADS": "1", "PATH": str(BIN),
+            **{name: os.environ[name] for name in PASSED_ON if name in os.environ}}
 OPTIONS = dict(cutoff=4.0, n_shifted=3, n_centred=2, n_angular_eta=1, zetas=[1.0, 4.0],
                hidden_layers=[6, 5], valid_fraction=0.2, optimizer="adam+lbfgs", batch_size=5,
                adam_epochs=4, max_iterations=12, validate_every=1, patience=1000,
@@ -60,7 +68,7 @@ def run_ranks(tmp_path, n_ranks, options=OPTIONS):
     completed = subprocess.run([str(MPIEXEC), "-n", str(n_ranks), sys.executable, str(script),
                                 json.dumps(options), str(result_file)],
                                capture_output=True, text=True, timeout=TIMEOUT,
-                               env={"OMP_NUM_THREADS": "1", "PATH": str(BIN)})
+                               env=rank_environment())
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(result_file.read_text())
 
@@ -129,7 +137,7 @@ def test_command_line_on_two_ranks_writes_once(tmp_path):
                                 "--train", str(tmp_path / "train.extxyz"), "--out", str(out),
                                 "--config", str(config)],
                                capture_output=True, text=True, timeout=TIMEOUT,
-                               env={"OMP_NUM_THREADS": "1", "PATH": str(BIN)})
+                               env=rank_environment())
     assert completed.returncode == 0, completed.stderr[-3000:]
     log = (out / "train.log").read_text()
     assert log.count("data-parallel training on 2 MPI ranks") == 1
