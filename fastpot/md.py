@@ -311,9 +311,14 @@ class MolecularDynamics:
         while self.step < end:
             target = min(end, (self.step // self.every + 1) * self.every)
             while self.step < target:
-                done, rebuild = self.integrator.run_segment(
-                    self.potential.compiled(), self.nl.pairs, target - self.step,
-                    resolve_threads(self.n_threads))
+                try:
+                    done, rebuild = self.integrator.run_segment(
+                        self.potential.compiled(), self.nl.pairs, target - self.step,
+                        resolve_threads(self.n_threads))
+                except KeyboardInterrupt:  # Ctrl-C between two steps: the state is whole
+                    self.step += self.integrator.steps_interrupted
+                    self._sync_atoms()
+                    raise
                 self.step += done
                 if rebuild:
                     self._rebuild()
