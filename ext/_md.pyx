@@ -34,6 +34,27 @@ from fastpot._neighbors cimport (Pairs, refresh_pairs, gather_entry_gradients,
 
 import numpy as np
 
+cdef extern from "Python.h":
+    # returns -1 with the handler's exception (KeyboardInterrupt for Ctrl-C) set
+    int _check_signals "PyErr_CheckSignals" ()
+
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+# seconds between looks for a pending signal (Ctrl-C) in run_segment: often enough to return
+# within a second, rarely enough to cost nothing (one GIL acquisition per look)
+cdef double SIGNAL_INTERVAL = 0.1
+
+
+cdef inline double _seconds() noexcept nogil:
+    cdef timespec now
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec + 1e-9 * now.tv_nsec
+
+
+cdef int _raise_pending() except -1:
+    """Hands the exception PyErr_CheckSignals set on to the caller."""
+    return -1
+
 # The ensemble codes of ext/_contract.pxd, by the names fastpot.md uses.
 ENSEMBLES = {"nve": ENSEMBLE_NVE, "nvt-langevin": ENSEMBLE_LANGEVIN,
              "nvt-nh": ENSEMBLE_NOSE_HOOVER, "npt": ENSEMBLE_NPT}
@@ -378,6 +399,8 @@ cdef class Integrator:
     cdef double[::1] heat
     cdef double skin, list_radius
     cdef bint fully_periodic
+    # steps run_segment had done when a signal handler raised (0 otherwise)
+    cdef public int64_t steps_interrupted
     cdef double[:, ::1] x, v, cell, f, strain, x_ref, cell_ref
     cdef const double[::1] mass
     cdef double[::1] energies, xi, vxi
@@ -509,8 +532,11 @@ cdef class Integrator:
         cdef const KernelTable *k = kernels()
         if n == 0:
             return 0, False
+        cdef double last_look
+        cdef int signalled = 0
         pairs.transpose()
         with nogil:
+            last_look = _seconds()
             while steps < max_steps:
                 self.first_half(h)
                 steps += 1
@@ -522,6 +548,16 @@ cdef class Integrator:
                 refresh_pairs(&pairs.c, &self.x[0, 0], &self.cell[0, 0], n_threads)
                 self.compute_forces(k, model, pairs, n_threads)
                 self.second_half(h)
+                # Ctrl-C is only seen by Python code: look for it between whole steps
+                if _seconds() - last_look > SIGNAL_INTERVAL and steps < max_steps:
+                    with gil:
+                        signalled = _check_signals()
+                    if signalled:
+                        break
+                    last_look = _seconds()
+        self.steps_interrupted = steps if signalled else 0
+        if signalled:
+            _raise_pending()
         return steps, rebuild
 
     def finish_step(self):

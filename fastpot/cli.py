@@ -4,6 +4,10 @@ import sys
 from pathlib import Path
 
 
+# exit status after Ctrl-C (128 + SIGINT, what shells report)
+INTERRUPTED = 130
+
+
 class UsageError(Exception):
     """A command line argparse refuses, as its one-line message."""
 
@@ -86,6 +90,7 @@ def _md(args):
     import ase.io
 
     from fastpot import Potential, md
+    from fastpot._files import replacing
     potential = Potential.load(args.model)
     atoms = _read_structure(args.structure)
     # a run of --steps steps in total: after an interruption the same command finishes it
@@ -104,7 +109,9 @@ def _md(args):
     else:
         print(f"nothing to run: the checkpoint is at step {dyn.step} of {args.steps}")
     if args.output:
-        ase.io.write(args.output, dyn.atoms)
+        with replacing(args.output) as temporary:
+            ase.io.write(temporary, dyn.atoms, format=ase.io.formats.filetype(
+                args.output, read=False))
     return 0
 
 
@@ -208,6 +215,7 @@ def _metrics_line(name, m):
 
 
 def _parity_plots(potential, samples, out, log):
+    from fastpot._files import replacing
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -239,7 +247,8 @@ def _parity_plots(potential, samples, out, log):
         ax.set_xlabel(f"reference {label}")
         ax.set_ylabel(f"fastpot {label}")
     fig.tight_layout()
-    fig.savefig(out / "parity.png", dpi=120)
+    with replacing(out / "parity.png") as temporary:
+        fig.savefig(temporary, dpi=120, format="png")
     plt.close(fig)
     log(f"wrote {out / 'parity.png'}")
 
@@ -247,6 +256,7 @@ def _parity_plots(potential, samples, out, log):
 def _learning_curve(history, out, log):
     """learning_curve.png: training and validation errors against wall time (log scales),
     the Adam and L-BFGS phases told apart; the same figures are in history.csv."""
+    from fastpot._files import replacing
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -278,7 +288,8 @@ def _learning_curve(history, out, log):
         ax.set_ylabel(unit)
         ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(out / "learning_curve.png", dpi=120)
+    with replacing(out / "learning_curve.png") as temporary:
+        fig.savefig(temporary, dpi=120, format="png")
     plt.close(fig)
     log(f"wrote {out / 'learning_curve.png'}")
 
@@ -450,7 +461,8 @@ def build_parser():
 
 def main(argv=None):
     """Run a command; returns its exit status. Every error the user can cause is one line on
-    stderr, "fastpot <command>: error: ...", with status 2 (never a traceback)."""
+    stderr, "fastpot <command>: error: ...", with status 2 (never a traceback); Ctrl-C is
+    "fastpot <command>: interrupted" with status 130, as a shell reports SIGINT."""
     try:
         args, extra = build_parser().parse_known_args(argv)
         if extra:  # said here, where the command is known, not by the top-level parser
@@ -466,6 +478,11 @@ def main(argv=None):
         message = " ".join(str(error).split())  # one line, whatever the message held
         print(f"fastpot {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: the shell's status for SIGINT, and no traceback; files are written
+        # atomically, so the last checkpoint is whole and the next run resumes from it
+        print(f"fastpot {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

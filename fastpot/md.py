@@ -311,9 +311,14 @@ class MolecularDynamics:
         while self.step < end:
             target = min(end, (self.step // self.every + 1) * self.every)
             while self.step < target:
-                done, rebuild = self.integrator.run_segment(
-                    self.potential.compiled(), self.nl.pairs, target - self.step,
-                    resolve_threads(self.n_threads))
+                try:
+                    done, rebuild = self.integrator.run_segment(
+                        self.potential.compiled(), self.nl.pairs, target - self.step,
+                        resolve_threads(self.n_threads))
+                except KeyboardInterrupt:  # Ctrl-C between two steps: the state is whole
+                    self.step += self.integrator.steps_interrupted
+                    self._sync_atoms()
+                    raise
                 self.step += done
                 if rebuild:
                     self._rebuild()
@@ -384,12 +389,12 @@ class MolecularDynamics:
             row.append(self.force_std)
             columns = THERMO_COLUMNS + ["max_force_std"]
         if self.thermo_path:
-            mode = "w" if write_header else "a"
-            with open(self.thermo_path, mode, newline="", encoding="utf-8") as f:
-                writer = csv.writer(f)
-                if write_header:
-                    writer.writerow(columns)
-                writer.writerow([row[0]] + [f"{value:.10g}" for value in row[1:]])
+            text = io.StringIO()
+            writer = csv.writer(text, lineterminator="\n")
+            if write_header:
+                writer.writerow(columns)
+            writer.writerow([row[0]] + [f"{value:.10g}" for value in row[1:]])
+            _write_or_append(self.thermo_path, text.getvalue(), append=not write_header)
         if self.trajectory_path:
             self._sync_atoms()
             self._write_frame(append=not write_header)
@@ -415,7 +420,9 @@ class MolecularDynamics:
             with Trajectory(self.trajectory_path, "a" if append else "w") as traj:
                 traj.write(frame)
         else:
-            ase.io.write(self.trajectory_path, frame, format="extxyz", append=append)
+            text = io.StringIO()
+            ase.io.write(text, frame, format="extxyz")
+            _write_or_append(self.trajectory_path, text.getvalue(), append=append)
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save_checkpoint(self, path):
@@ -423,7 +430,8 @@ class MolecularDynamics:
         np.savez(buffer, x=self.x, v=self.v, cell=self.cell, xi=self.xi, vxi=self.vxi,
                  rng=self.rng, heat=self.heat, step=np.array(self.step),
                  fingerprint=np.array(self._fingerprint),
-                 numbers=self.atoms.numbers)
+                 numbers=self.atoms.numbers,
+                 output_bytes=np.array([_size(self.thermo_path), _size(self.trajectory_path)]))
         atomic_write(path, buffer.getvalue())
 
     def resume(self):
@@ -435,6 +443,9 @@ class MolecularDynamics:
         try:
             with np.load(self.checkpoint_path, allow_pickle=False) as archive:
                 f = {key: archive[key] for key in CHECKPOINT_FIELDS}
+                # sizes of the output files at the checkpoint (not in older checkpoints)
+                output_bytes = (archive["output_bytes"] if "output_bytes" in archive.files
+                                else np.array([-1, -1]))
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
             raise ValueError(f"{self.checkpoint_path} is not a fastpot MD checkpoint ({error}); "
                              "remove it or choose another checkpoint") from None
@@ -456,19 +467,62 @@ class MolecularDynamics:
         if self.log:
             self.log(f"resumed from {self.checkpoint_path} at step {step}")
         self._rebuild()
-        # output written after the checkpoint belongs to steps that will be run again
-        if self.thermo_path and self.thermo_path.is_file():
+        # output written after the checkpoint belongs to steps that will be run again: the
+        # files are cut back to their sizes at the checkpoint (which also drops a row or
+        # frame a kill left half-written), or, for checkpoints without the sizes, to the
+        # rows and frames of the steps up to it
+        thermo_bytes, trajectory_bytes = (int(b) for b in output_bytes)
+        if self.thermo_path and self.thermo_path.is_file() and \
+                not _cut_to(self.thermo_path, thermo_bytes):
             rows = self.thermo_path.read_text().splitlines()
             kept = [rows[0]] + [r for r in rows[1:] if int(r.split(",")[0]) <= step]
             atomic_write(self.thermo_path, "\n".join(kept) + "\n")
         if self.trajectory_path and self.trajectory_path.is_file() and \
-                self.trajectory_path.suffix != ".traj":
+                self.trajectory_path.suffix != ".traj" and \
+                not _cut_to(self.trajectory_path, trajectory_bytes):
             import ase.io
             frames = [a for a in ase.io.read(self.trajectory_path, ":")
                       if a.info.get("step", 0) <= step]
-            ase.io.write(self.trajectory_path, frames, format="extxyz")
+            text = io.StringIO()
+            ase.io.write(text, frames, format="extxyz")
+            atomic_write(self.trajectory_path, text.getvalue())
         self._sync_atoms()
         return True
+
+
+def _write_or_append(path, text, append):
+    """A new file written atomically, or `text` (one row or frame) appended in one write: a
+    kill leaves the rows and frames before it whole (the next resume cuts a partial one)."""
+    if not append:
+        atomic_write(path, text)
+        return
+    try:
+        with open(path, "ab") as f:
+            f.write(text.encode("utf-8"))
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from None
+
+
+def _size(path):
+    """Bytes in an output file (-1: none); kept in checkpoints to cut the files back."""
+    try:
+        return path.stat().st_size if path else -1
+    except OSError:
+        return -1
+
+
+def _cut_to(path, size):
+    """Cut `path` back to its first `size` bytes (atomically); False when that is not
+    possible (no size known, or the file is shorter: it was replaced since)."""
+    if size < 0:
+        return False
+    with open(path, "rb") as f:
+        kept = f.read(size)
+    if len(kept) < size:
+        return False
+    if path.stat().st_size > size:
+        atomic_write(path, kept)
+    return True
 
 
 def _is_finite(value):
