@@ -18,6 +18,7 @@ cdef enum:
     STATUS_NO_MEMORY = 1
     STATUS_TOO_MANY_PAIRS = 2
     STATUS_INVALID = 3
+    STATUS_INTERRUPTED = 4    # a signal (Ctrl-C) arrived; its exception is set (ext/_interrupt.pxd)
 
 # MD ensembles, mirrored by fastpot.md.ENSEMBLES.
 cdef enum:

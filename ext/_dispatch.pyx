@@ -4,6 +4,7 @@ variant), and the one place where a kernel's Status becomes a Python exception.
 fastpot/_kernels/__init__.py chooses the variant at import and installs its KernelTable here;
 every compiled caller reaches the kernels through `kernels()`.
 """
+from cpython.exc cimport PyErr_Occurred
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
 from _contract cimport *
@@ -15,7 +16,8 @@ cdef object ACTIVE_MODULE = None
 
 # The status codes of ext/_contract.pxd, for the Python layer.
 STATUS = {"OK": STATUS_OK, "NO_MEMORY": STATUS_NO_MEMORY,
-          "TOO_MANY_PAIRS": STATUS_TOO_MANY_PAIRS, "INVALID": STATUS_INVALID}
+          "TOO_MANY_PAIRS": STATUS_TOO_MANY_PAIRS, "INVALID": STATUS_INVALID,
+          "INTERRUPTED": STATUS_INTERRUPTED}
 
 
 def install(module):
@@ -54,6 +56,10 @@ cdef int check(int status, const Error *error) except -1:
     """Raise the exception that matches a kernel's status; 0 when it succeeded."""
     if status == STATUS_OK:
         return 0
+    if status == STATUS_INTERRUPTED:
+        if PyErr_Occurred() == NULL:  # a handler that raised nothing: still an interrupt
+            raise KeyboardInterrupt
+        return -1                     # the signal handler's exception, set by the kernel
     if error != NULL and error.code != STATUS_OK:
         message = error.message.decode("utf-8", "replace")
     else:

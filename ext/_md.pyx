@@ -34,26 +34,8 @@ from fastpot._neighbors cimport (Pairs, refresh_pairs, gather_entry_gradients,
 
 import numpy as np
 
-cdef extern from "Python.h":
-    # returns -1 with the handler's exception (KeyboardInterrupt for Ctrl-C) set
-    int _check_signals "PyErr_CheckSignals" ()
-
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
-
-# seconds between looks for a pending signal (Ctrl-C) in run_segment: often enough to return
-# within a second, rarely enough to cost nothing (one GIL acquisition per look)
-cdef double SIGNAL_INTERVAL = 0.1
-
-
-cdef inline double _seconds() noexcept nogil:
-    cdef timespec now
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return now.tv_sec + 1e-9 * now.tv_nsec
-
-
-cdef int _raise_pending() except -1:
-    """Hands the exception PyErr_CheckSignals set on to the caller."""
-    return -1
+from _interrupt cimport (_check_signals, monotonic_seconds, raise_pending,
+                        SIGNAL_INTERVAL_MS)
 
 # The ensemble codes of ext/_contract.pxd, by the names fastpot.md uses.
 ENSEMBLES = {"nve": ENSEMBLE_NVE, "nvt-langevin": ENSEMBLE_LANGEVIN,
@@ -535,8 +517,11 @@ cdef class Integrator:
         cdef double last_look
         cdef int signalled = 0
         pairs.transpose()
+        # -1 until the loop ends: a KeyboardInterrupt raised from inside a step (a force
+        # evaluation longer than the signal interval, ext/_interrupt.pxd) leaves it so
+        self.steps_interrupted = -1
         with nogil:
-            last_look = _seconds()
+            last_look = monotonic_seconds()
             while steps < max_steps:
                 self.first_half(h)
                 steps += 1
@@ -549,15 +534,16 @@ cdef class Integrator:
                 self.compute_forces(k, model, pairs, n_threads)
                 self.second_half(h)
                 # Ctrl-C is only seen by Python code: look for it between whole steps
-                if _seconds() - last_look > SIGNAL_INTERVAL and steps < max_steps:
+                if (monotonic_seconds() - last_look > 1e-3 * SIGNAL_INTERVAL_MS
+                        and steps < max_steps):
                     with gil:
                         signalled = _check_signals()
                     if signalled:
                         break
-                    last_look = _seconds()
+                    last_look = monotonic_seconds()
         self.steps_interrupted = steps if signalled else 0
         if signalled:
-            _raise_pending()
+            raise_pending()
         return steps, rebuild
 
     def finish_step(self):

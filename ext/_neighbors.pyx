@@ -28,7 +28,9 @@ from libc.math cimport floor, sqrt
 from libc.stdint cimport int32_t, int64_t
 from cython.parallel cimport prange
 
-from _contract cimport PairList, STATUS_OK, STATUS_NO_MEMORY, STATUS_TOO_MANY_PAIRS
+from _contract cimport (PairList, STATUS_OK, STATUS_NO_MEMORY, STATUS_TOO_MANY_PAIRS,
+                       STATUS_INTERRUPTED)
+from _interrupt cimport first_look, signal_pending, raise_pending
 from _omp cimport fastpot_atomic_add
 from _parallel cimport team_size
 
@@ -360,8 +362,15 @@ def search(double[:, ::1] positions, plan, double cutoff, bint self_interaction,
         chunks[c].shift = NULL
         chunks[c].vector = NULL
         chunks[c].distance = NULL
+    cdef double next_look[1]
+    cdef int stop[1]
+    next_look[0] = first_look()
+    stop[0] = 0
     try:
         for c in prange(n_chunks, nogil=True, schedule="dynamic", num_threads=n_threads):
+            if stop[0]:  # Ctrl-C: the remaining chunks are skipped
+                chunk_status[c] = STATUS_INTERRUPTED
+                continue
             chunk_status[c] = search_chunk(
                 c * CHUNK, min((c + 1) * CHUNK, n_atoms), &chunks[c], &positions[0, 0],
                 &wrapped[0, 0], &wrap[0, 0], &atom_bin[0, 0], &bin_coord[0, 0], &bin_width[0],
@@ -369,6 +378,10 @@ def search(double[:, ::1] positions, plan, double cutoff, bint self_interaction,
                 &sorted_positions[0, 0], &sorted_original[0, 0], &sorted_wrap[0, 0], &cell[0, 0], &periodic[0], &nbins[0], &reach[0],
                 cutoff, self_interaction, want_shift, want_vector, want_distance,
                 &counts[0], &total_pairs, max_pairs)
+            if signal_pending(next_look):
+                stop[0] = 1
+        if stop[0]:
+            raise_pending()
         for c in range(n_chunks):
             if chunk_status[c] != STATUS_OK:
                 status = chunk_status[c]

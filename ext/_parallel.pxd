@@ -6,7 +6,9 @@ from libc.stdint cimport int64_t
 from libc.stdio cimport snprintf
 from cython.parallel cimport parallel, prange
 
-from _contract cimport Error, ERROR_MESSAGE_SIZE, STATUS_OK, STATUS_NO_MEMORY
+from _contract cimport (Error, ERROR_MESSAGE_SIZE, STATUS_OK, STATUS_NO_MEMORY,
+                       STATUS_INTERRUPTED)
+from _interrupt cimport first_look, signal_pending
 
 # scratch for one thread (NULL: out of memory); None of these may touch Python objects
 ctypedef void *(*ThreadInit)(const void *context) noexcept nogil
@@ -35,12 +37,15 @@ cdef inline int parallel_for(int64_t n_items, int64_t chunk, int n_threads, Thre
                              ItemWork work, ThreadFinish finish, const void *context,
                              const char *what, Error *error) noexcept nogil:
     """work(context, scratch, item) for item in 0..n_items-1, dynamically scheduled in chunks
-    of `chunk` items. Returns STATUS_OK or the failing status (recorded in `error`)."""
+    of `chunk` items. Returns STATUS_OK or the failing status (recorded in `error`);
+    STATUS_INTERRUPTED when a signal arrived (ext/_interrupt.pxd)."""
     cdef int64_t item
     cdef int status[1]
     cdef int code
     cdef void *scratch = NULL
+    cdef double next_look[1]
     status[0] = STATUS_OK
+    next_look[0] = first_look()
     with parallel(num_threads=team_size(n_items, chunk, n_threads)):
         scratch = NULL
         if init != NULL:
@@ -54,8 +59,12 @@ cdef inline int parallel_for(int64_t n_items, int64_t chunk, int n_threads, Thre
             code = work(context, scratch, item)
             if code != STATUS_OK:
                 status[0] = code
+            elif signal_pending(next_look):
+                status[0] = STATUS_INTERRUPTED
         if finish != NULL and scratch != NULL:
             finish(context, scratch)
+    if status[0] == STATUS_INTERRUPTED:
+        return STATUS_INTERRUPTED
     if status[0] == STATUS_NO_MEMORY:
         return fail(error, STATUS_NO_MEMORY, what, "cannot allocate per-thread work arrays")
     if status[0] != STATUS_OK:

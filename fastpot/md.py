@@ -198,6 +198,8 @@ class MolecularDynamics:
         self.n_rebuilds = 0
         self.steps_run = 0
         self.wall_time = 0.0
+        self._interrupted_inside_a_step = False
+        self._interrupted_between_steps = False
         self._fingerprint = json.dumps(self.params, sort_keys=True)
         self.integrator = _md.Integrator(
             **self.params, species=self.species, x=self.x, v=self.v, mass=self.masses,
@@ -295,9 +297,31 @@ class MolecularDynamics:
 
     # -- running --------------------------------------------------------------------------------
     def run(self, steps):
-        """Run `steps` more steps (as ASE's dynamics do); returns self."""
+        """Run `steps` more steps (as ASE's dynamics do); returns self.
+
+        Ctrl-C raises KeyboardInterrupt within a second. Between two steps (the usual case)
+        the run and its atoms hold the last whole step, and run() may go on; inside one long
+        step (a huge system) the state is half a step, so this run then refuses to go on or
+        to save a checkpoint: start again from its last checkpoint."""
         if not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        self._refuse_half_a_step("go on")
+        try:
+            return self._run(steps)
+        except KeyboardInterrupt:
+            if not self._interrupted_between_steps:
+                self._interrupted_inside_a_step = True
+            raise
+
+    def _refuse_half_a_step(self, what):
+        if self._interrupted_inside_a_step:
+            raise RuntimeError(
+                f"cannot {what}: this run was interrupted inside a step (Ctrl-C during a "
+                "neighbour search or force evaluation long enough to be interrupted), so its "
+                "state is not that of a whole step; start again from its last checkpoint")
+
+    def _run(self, steps):
+        self._interrupted_between_steps = False
         self.steps_run, self.wall_time = 0, 0.0
         if self.step == 0:
             self._output(write_header=True)
@@ -315,9 +339,11 @@ class MolecularDynamics:
                     done, rebuild = self.integrator.run_segment(
                         self.potential.compiled(), self.nl.pairs, target - self.step,
                         resolve_threads(self.n_threads))
-                except KeyboardInterrupt:  # Ctrl-C between two steps: the state is whole
-                    self.step += self.integrator.steps_interrupted
-                    self._sync_atoms()
+                except KeyboardInterrupt:
+                    if self.integrator.steps_interrupted >= 0:  # between two steps: whole
+                        self.step += self.integrator.steps_interrupted
+                        self._sync_atoms()
+                        self._interrupted_between_steps = True
                     raise
                 self.step += done
                 if rebuild:
@@ -426,6 +452,7 @@ class MolecularDynamics:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def save_checkpoint(self, path):
+        self._refuse_half_a_step("save a checkpoint")
         buffer = io.BytesIO()
         np.savez(buffer, x=self.x, v=self.v, cell=self.cell, xi=self.xi, vxi=self.vxi,
                  rng=self.rng, heat=self.heat, step=np.array(self.step),
