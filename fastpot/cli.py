@@ -459,6 +459,13 @@ def build_parser():
     return parser
 
 
+
+def _message(error):
+    """What went wrong, without Python's "[Errno N]" prefix of operating-system errors."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror + (f": {error.filename}" if error.filename else "")
+    return str(error)
+
 def main(argv=None):
     """Run a command; returns its exit status. Every error the user can cause is one line on
     stderr, "fastpot <command>: error: ...", with status 2 (never a traceback); Ctrl-C is
@@ -475,7 +482,7 @@ def main(argv=None):
     try:
         return args.run(args)
     except (ValueError, TypeError, OSError, MemoryError, FloatingPointError) as error:
-        message = " ".join(str(error).split())  # one line, whatever the message held
+        message = " ".join(_message(error).split())  # one line, whatever it held
         print(f"fastpot {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,7 +11,6 @@ import resource
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -239,49 +238,46 @@ def test_a_file_size_limit_fails_clearly_and_keeps_the_checkpoint(md_files, tmp_
     assert _tmp_files(tmp_path) == []
 
 
-def _as_nobody():
-    """For root, whom file modes do not stop: run the child as nobody."""
-    os.setgroups([])
-    os.setgid(65534)
-    os.setuid(65534)
+# Root ignores file modes, so for root the folder is made read-only by a read-only bind mount
+# in a mount namespace of the child's own (util-linux unshare): the rest of the system does
+# not see it.
+READ_ONLY_AS_ROOT = ["unshare", "--mount", "sh", "-c",
+                     'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && shift '
+                     '&& exec "$@"']
 
 
-def test_a_read_only_folder_fails_clearly_and_keeps_the_checkpoint(md_files):
-    root = os.geteuid() == 0
-    # pytest's tmp_path is private to its user (0700): nobody could not even read it
-    folder = Path(tempfile.mkdtemp(prefix="fastpot-faults-"))
-    try:
-        os.chmod(folder, 0o755)
-        for name in ("cu.fastpot", "start.extxyz"):
-            (folder / name).write_bytes((md_files / name).read_bytes())
-        first = subprocess.run(_md_command(folder, folder, 1000, every=500), env=ENV,
-                               capture_output=True, text=True, timeout=TIMEOUT)
-        assert first.returncode == 0, first.stderr
-        checkpoint = (folder / "run.npz").read_bytes()
+def test_a_read_only_folder_fails_clearly_and_keeps_the_checkpoint(md_files, tmp_path):
+    folder = tmp_path
+    for name in ("cu.fastpot", "start.extxyz"):
+        (folder / name).write_bytes((md_files / name).read_bytes())
+    first = subprocess.run(_md_command(folder, folder, 1000, every=500), env=ENV,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    assert first.returncode == 0, first.stderr
+    checkpoint = (folder / "run.npz").read_bytes()
+    command = _md_command(folder, folder, 2000, every=500)
+    if os.geteuid() == 0:
+        probe = subprocess.run(READ_ONLY_AS_ROOT + [str(folder), "true"], capture_output=True,
+                               text=True, timeout=TIMEOUT)
+        if probe.returncode != 0:
+            pytest.skip("as root a read-only folder needs a read-only bind mount, which "
+                        f"failed here: {probe.stderr.strip()}")
+        command, refusal = READ_ONLY_AS_ROOT + [str(folder), "--", *command], \
+            "Read-only file system"
+    else:
         os.chmod(folder, 0o555)
-        try:
-            run = subprocess.run(_md_command(folder, folder, 2000, every=500), env=ENV,
-                                 capture_output=True, text=True, timeout=TIMEOUT,
-                                 preexec_fn=_as_nobody if root else None)
-        except PermissionError as error:  # root's Python lives where nobody may not look
-            pytest.skip(f"as root, the read-only case runs the command as nobody, who may "
-                        f"not run this Python: {error}")
-        if "cannot write" not in run.stderr and ("ModuleNotFoundError" in run.stderr
-                                                 or "Permission denied" in run.stderr):
-            pytest.skip(f"as root, the read-only case runs the command as nobody, who cannot "
-                        f"import fastpot here: {run.stderr.strip().splitlines()[-1]}")
-        assert run.returncode == 2, run.stderr
-        lines = run.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("fastpot md: error: cannot write "
-                                                        f"{folder}/"), run.stderr
-        assert "Permission denied" in lines[0]
-        assert (folder / "run.npz").read_bytes() == checkpoint
-        assert _tmp_files(folder) == []
+        refusal = "Permission denied"
+    try:
+        run = subprocess.run(command, env=ENV, capture_output=True, text=True,
+                             timeout=TIMEOUT)
     finally:
         os.chmod(folder, 0o755)
-        for p in folder.iterdir():
-            p.unlink()
-        folder.rmdir()
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastpot md: error: cannot write "
+                                                    f"{folder}/"), run.stderr
+    assert refusal in lines[0]
+    assert (folder / "run.npz").read_bytes() == checkpoint
+    assert _tmp_files(folder) == []
 
 
 # -- fork after OpenMP threads started -------------------------------------------------------
@@ -410,3 +406,62 @@ def test_ctrl_c_interrupts_md_run_within_a_second_at_a_whole_step():
     assert 0 < int(step) < 10**6     # the steps done are counted
     assert float(seconds) < 1.0
     assert float(difference) == 0.0  # the atoms hold the state of that step
+
+
+# One long compiled call (1-2 s here on one thread), Ctrl-C 0.2 s in: KeyboardInterrupt
+# within a second of the signal (the kernels look for it every 0.1 s, ext/_interrupt.pxd),
+# and the next call gives the numbers of an uninterrupted one.
+INTERRUPTED_CALL = r"""
+import os, signal, sys, threading, time
+import numpy as np
+from ase.build import bulk
+from fastpot import md, neighbor_list
+from potentials import synthetic_potential
+what = sys.argv[1]
+potential = synthetic_potential(cutoff=6.5)
+big = bulk("Cu", "fcc", a=3.7, cubic=True).repeat(30 if what == "search" else 24)
+big.symbols[::3] = "O"
+small = big[:500]
+reference = potential.evaluate(small)["forces"], neighbor_list("ij", small, 12.0)[1]
+if what == "evaluate":
+    nl = potential.sf.neighbor_list(big)
+if what == "md":
+    dyn = md.MolecularDynamics(big, potential, ensemble="nve", timestep=0.5, every=10**6)
+sent = []
+def interrupt():
+    sent.append(time.monotonic())
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Timer(0.2, interrupt).start()
+try:
+    if what == "search":
+        neighbor_list("ij", big, 12.0)
+    elif what == "evaluate":
+        potential.evaluate(big, neighbor_list=nl)
+    else:
+        dyn.run(10**6)
+    print("finished")
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", time.monotonic() - sent[0])
+again = potential.evaluate(small)["forces"], neighbor_list("ij", small, 12.0)[1]
+print("same", all(np.array_equal(a, b) for a, b in zip(again, reference)))
+if what == "md":
+    for call in (lambda: dyn.run(1), lambda: dyn.save_checkpoint("x.npz")):
+        try:
+            call()
+        except RuntimeError as error:
+            print("refused", "interrupted inside a step" in str(error))
+"""
+
+
+@pytest.mark.parametrize("what", ["search", "evaluate", "md"])
+def test_ctrl_c_interrupts_one_long_compiled_call_within_a_second(what, tmp_path):
+    out = subprocess.run([sys.executable, "-c", INTERRUPTED_CALL, what], env=ENV, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    lines = [line.split() for line in out.stdout.splitlines()]
+    assert lines[0][0] == "KeyboardInterrupt", out.stdout  # not "finished"
+    assert float(lines[0][1]) < 1.0
+    assert lines[1] == ["same", "True"]
+    if what == "md":  # one 55,296-atom step outlasts the signal: half a step is not resumed
+        assert lines[2:] == [["refused", "True"], ["refused", "True"]]
+        assert not (tmp_path / "x.npz").exists()
