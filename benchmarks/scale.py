@@ -143,13 +143,20 @@ def main():
     parser.add_argument("--repeats", type=int, default=2,
                         help="calls after the first (one at 10^6 atoms)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--first-touch", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.first_touch:
+        print(first_touch_microseconds_per_page())
+        return
     if args.child:
         size, threads, repeats, what = args.child
         print(json.dumps(measure(size, int(threads), int(repeats), what)))
         return
     kinds = ["neighbors", "energy_forces"] + (["vesin"] if has_vesin() else [])
-    fault = first_touch_microseconds_per_page()
+    # in a child of its own: a process starts with its parent's peak memory (ru_maxrss
+    # survives fork and exec), so the parent stays small
+    fault = float(subprocess.run([sys.executable, __file__, "--first-touch"], check=True,
+                                 capture_output=True, text=True).stdout)
     print(f"first-touch cost of fresh memory: {fault:.2f} µs per page", flush=True)
     rows = []
     for threads in args.threads:
