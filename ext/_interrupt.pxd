@@ -1,8 +1,10 @@
 # Ctrl-C inside long kernels. Python sees a signal only when it runs bytecode or calls
 # PyErr_CheckSignals, never while a kernel runs without the GIL. So a long parallel loop has
-# its thread 0 (the calling Python thread) look for one at most every SIGNAL_INTERVAL
-# seconds, the first look SIGNAL_INTERVAL after the loop began, so a short kernel never takes
-# the GIL. A loop that saw one skips its remaining items and returns STATUS_INTERRUPTED, with
+# its thread 0 (the calling Python thread) look for one every SIGNAL_INTERVAL_MS, the first
+# look FIRST_LOOK_MS after the loop began: a short kernel never takes the GIL, and the force
+# evaluation inside an ordinary MD step is not cut in half even on a loaded machine (MD
+# looks between whole steps itself, ext/_md.pyx), while a long one still stops within a
+# second. A loop that saw one skips its remaining items and returns STATUS_INTERRUPTED, with
 # the handler's exception (KeyboardInterrupt) already set: check() in ext/_dispatch.pyx, or
 # raise_pending() below, hands it on. Which items ran never changes the results of a call
 # that completes.
@@ -16,6 +18,7 @@ cdef extern from "Python.h":
 
 cdef enum:
     SIGNAL_INTERVAL_MS = 100
+    FIRST_LOOK_MS = 500
 
 
 cdef inline double monotonic_seconds() noexcept nogil:
@@ -26,7 +29,7 @@ cdef inline double monotonic_seconds() noexcept nogil:
 
 cdef inline double first_look() noexcept nogil:
     """When a loop starting now should first look for a signal."""
-    return monotonic_seconds() + 1e-3 * SIGNAL_INTERVAL_MS
+    return monotonic_seconds() + 1e-3 * FIRST_LOOK_MS
 
 
 cdef inline bint signal_pending(double *next_look) noexcept nogil:

@@ -409,7 +409,8 @@ def test_ctrl_c_interrupts_md_run_within_a_second_at_a_whole_step():
 
 
 # One long compiled call (1-2 s here on one thread), Ctrl-C 0.2 s in: KeyboardInterrupt
-# within a second of the signal (the kernels look for it every 0.1 s, ext/_interrupt.pxd),
+# within a second of the signal (a kernel looks for one 0.5 s into a call, then every 0.1 s;
+# ext/_interrupt.pxd),
 # and the next call gives the numbers of an uninterrupted one.
 INTERRUPTED_CALL = r"""
 import os, signal, sys, threading, time
