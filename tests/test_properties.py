@@ -3,8 +3,6 @@ periodicity, cells smaller than the cutoff included: symmetry functions equal a 
 sum; energies are invariant under translation, rotation, permutation and replication;
 forces are the negative numerical gradient and the stress the numerical strain derivative.
 (Neighbour-list parity on random cells: tests/test_neighbors.py.)"""
-import os
-
 import numpy as np
 import pytest
 from ase import Atoms
@@ -17,11 +15,8 @@ from reference_symmetry import reference_values
 POTENTIAL = synthetic_potential(seed=3, cutoff=4.5)
 PBC = [(True, True, True), (True, True, False), (True, False, False), (False, False, False),
        (False, True, True)]
-# 40 random cells per property; the sanitizer run (.ci/sanitize) asks for fewer, because the
-# brute-force references are pure Python, 50-100x slower there
 # derandomized: CI draws the same cells every run
-SETTINGS = settings(max_examples=int(os.environ.get("FASTPOT_PROPERTY_EXAMPLES", 40)),
-                    deadline=None, derandomize=True)
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 
 
 def random_cell(seed, n_atoms, pbc, size):
