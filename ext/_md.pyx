@@ -383,6 +383,9 @@ cdef class Integrator:
     cdef bint fully_periodic
     # steps run_segment had done when a signal handler raised (0 otherwise)
     cdef public int64_t steps_interrupted
+    # set by fastpot.md's Ctrl-C handler: stop after the current step (run_segment looks
+    # for it between steps)
+    cdef public bint stop_requested
     cdef double[:, ::1] x, v, cell, f, strain, x_ref, cell_ref
     cdef const double[::1] mass
     cdef double[::1] energies, xi, vxi
@@ -538,7 +541,7 @@ cdef class Integrator:
                         and steps < max_steps):
                     with gil:
                         signalled = _check_signals()
-                    if signalled:
+                    if signalled or self.stop_requested:
                         break
                     last_look = monotonic_seconds()
         self.steps_interrupted = steps if signalled else 0

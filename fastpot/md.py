@@ -12,9 +12,12 @@ than half the skin. Units at the interface are ASE's: Å, eV, fs, K, GPa.
 steps=N, checkpoint=...)`` (and ``fastpot md --steps N --checkpoint ...``) finishes a run of N
 steps in total, resuming an interrupted one.
 """
+import contextlib
 import csv
 import io
 import json
+import signal
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -299,28 +302,33 @@ class MolecularDynamics:
     def run(self, steps):
         """Run `steps` more steps (as ASE's dynamics do); returns self.
 
-        Ctrl-C raises KeyboardInterrupt within a second. Between two steps (the usual case)
-        the run and its atoms hold the last whole step, and run() may go on; inside one long
-        step (a huge system) the state is half a step, so this run then refuses to go on or
-        to save a checkpoint: start again from its last checkpoint."""
+        Ctrl-C stops the run at the end of the step it is in (within a second unless one step
+        takes longer) with KeyboardInterrupt: the run and its atoms hold that whole step, and
+        run() may go on. A second Ctrl-C stops at once, inside the step: this run then
+        refuses to go on or to save a checkpoint (start again from its last one)."""
         if not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
         self._refuse_half_a_step("go on")
-        try:
-            return self._run(steps)
-        except KeyboardInterrupt:
-            if not self._interrupted_between_steps:
-                self._interrupted_inside_a_step = True
-            raise
+        self.integrator.stop_requested = False
+        with _ctrl_c_at_whole_steps(self.integrator):
+            try:
+                self._run(steps)
+            except KeyboardInterrupt:
+                if not self._interrupted_between_steps:
+                    self._interrupted_inside_a_step = True
+                raise
+        if self.integrator.stop_requested:
+            raise KeyboardInterrupt
+        return self
 
     def _refuse_half_a_step(self, what):
         if self._interrupted_inside_a_step:
             raise RuntimeError(
-                f"cannot {what}: this run was interrupted inside a step (Ctrl-C during a "
-                "neighbour search or force evaluation long enough to be interrupted), so its "
+                f"cannot {what}: this run was stopped inside a step (a second Ctrl-C), so its "
                 "state is not that of a whole step; start again from its last checkpoint")
 
     def _run(self, steps):
+        """The steps of run(); ends early, at a whole step, when a stop is requested."""
         self._interrupted_between_steps = False
         self.steps_run, self.wall_time = 0, 0.0
         if self.step == 0:
@@ -349,6 +357,10 @@ class MolecularDynamics:
                 if rebuild:
                     self._rebuild()
                     self.integrator.finish_step()
+                if self.integrator.stop_requested:  # Ctrl-C: this step is whole
+                    break
+            if self.integrator.stop_requested:
+                break
             if not np.isfinite(self.x).all() or not np.isfinite(self.v).all():
                 raise FloatingPointError(f"step {self.step}: positions or velocities are not "
                                          "finite (the simulation blew up)")
@@ -515,6 +527,30 @@ class MolecularDynamics:
             atomic_write(self.trajectory_path, text.getvalue())
         self._sync_atoms()
         return True
+
+
+@contextlib.contextmanager
+def _ctrl_c_at_whole_steps(integrator):
+    """Within the block, a first Ctrl-C asks `integrator` to stop after the step it is in
+    (run_segment looks for the request between steps, and the Python code between segments
+    finishes its step before it stops); a second raises KeyboardInterrupt at once. Only
+    Python's own Ctrl-C handler in the main thread is replaced: a handler of the user's, or
+    another thread, keeps Ctrl-C as it is."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def stop_after_this_step(signum, frame):
+        if integrator.stop_requested:
+            raise KeyboardInterrupt
+        integrator.stop_requested = True
+
+    signal.signal(signal.SIGINT, stop_after_this_step)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _write_or_append(path, text, append):
