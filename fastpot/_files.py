@@ -48,12 +48,23 @@ def atomic_write(path, data):
             f.write(data)
 
 
-def _named(error, path):
-    """The same kind of OSError (same errno) with a message that names the target file."""
-    reason = error.strerror or str(error)
-    return OSError(error.errno, f"cannot write {path}: {reason} (any previous {Path(path).name} "
-                   "is unchanged)") if error.errno else OSError(
-        f"cannot write {path}: {reason} (any previous {Path(path).name} is unchanged)")
+def append(path, text):
+    """Append `text` to `path` in one write (a kill leaves what came before whole); errors
+    name the file."""
+    try:
+        with open(path, "ab") as f:
+            f.write(text.encode("utf-8"))
+    except OSError as error:
+        raise _named(error, path, replaced=False) from None
+
+
+def _named(error, path, replaced=True):
+    """The same kind of OSError (same errno) with a message that names the target file (and,
+    for a replacement, that the previous file is unchanged)."""
+    message = f"cannot write {path}: {error.strerror or error}"
+    if replaced:
+        message += f" (any previous {Path(path).name} is unchanged)"
+    return OSError(error.errno, message) if error.errno else OSError(message)
 
 
 def _umask():

@@ -144,7 +144,7 @@ def cgroup_cpu_limit(root):
 class OneThreadAtATime:
     """Makes concurrent use of an object that keeps per-call state a clear error.
 
-    ``with self._in_use:`` around each method that reads or writes that state: a second
+    ``with self.in_use:`` around each method that reads or writes that state: a second
     Python thread entering while the first is inside raises RuntimeError at once (it would
     otherwise read half-updated arrays and return wrong numbers); the owning thread may
     re-enter (a method calling another).

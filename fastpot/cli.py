@@ -459,12 +459,12 @@ def build_parser():
     return parser
 
 
-
 def _message(error):
     """What went wrong, without Python's "[Errno N]" prefix of operating-system errors."""
     if isinstance(error, OSError) and error.strerror:
         return error.strerror + (f": {error.filename}" if error.filename else "")
     return str(error)
+
 
 def main(argv=None):
     """Run a command; returns its exit status. Every error the user can cause is one line on

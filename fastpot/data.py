@@ -140,35 +140,35 @@ def _check_declared_sizes(path):
     """Refuse what would make ASE's reader take all memory or time: an extxyz
     ``Properties=`` entry declaring an absurd number of columns, or an (ext)xyz frame header
     declaring more atoms than the file has lines (ASE reads that many lines, past the end:
-    "1000000000" hangs it)."""
-    content = path.read_bytes()
-    if path.suffix in (".xyz", ".extxyz"):
-        _check_frame_headers(path, content.split(b"\n"))
-    if b"Properties=" not in content:
-        return
-    for match in _PROPERTIES.finditer(content):
+    "1000000000" hangs it). One pass over the lines, none of them kept."""
+    headers = path.suffix in (".xyz", ".extxyz")  # frame headers are checked while they parse
+    header_line = declared = frame_end = n_lines = 0
+    with open(path, "rb") as f:
+        for k, line in enumerate(f):
+            n_lines = k + 1 + line.endswith(b"\n")  # lines as split("\n") counts them
+            if headers and k == frame_end:
+                try:
+                    declared = int(line)
+                except ValueError:
+                    headers = False  # a blank line or not a header ASE reads: it says so
+                else:
+                    header_line, frame_end = k, k + max(declared, 0) + 2
+            if b"Properties=" in line:
+                _check_properties(path, k + 1, line)
+    if headers and frame_end > n_lines:
+        raise ValueError(f"{path}:{header_line + 1}: frame declares {declared} atoms, but only "
+                         f"{max(n_lines - header_line - 2, 0)} lines follow")
+
+
+def _check_properties(path, line_number, line):
+    for match in _PROPERTIES.finditer(line):
         fields = match.group(1).split(b":")
         for name, count in zip(fields[0::3], fields[2::3]):
             if count.isdigit() and int(count) > MAX_PROPERTY_COLUMNS:
-                line = content.count(b"\n", 0, match.start()) + 1
                 raise ValueError(
-                    f"{path}:{line}: property {name.decode(errors='replace')!r} declares "
-                    f"{int(count)} columns (at most {MAX_PROPERTY_COLUMNS} are read): the "
-                    "file is damaged")
-
-
-def _check_frame_headers(path, lines):
-    k = 0
-    while k < len(lines) and lines[k].strip():
-        try:
-            n_atoms = int(lines[k])
-        except ValueError:
-            return  # not a header ASE reads: it says so itself
-        left = max(len(lines) - k - 2, 0)
-        if n_atoms > left:
-            raise ValueError(f"{path}:{k + 1}: frame declares {n_atoms} atoms, but only "
-                             f"{left} lines follow")
-        k += max(n_atoms, 0) + 2
+                    f"{path}:{line_number}: property {name.decode(errors='replace')!r} "
+                    f"declares {int(count)} columns (at most {MAX_PROPERTY_COLUMNS} are read): "
+                    "the file is damaged")
 
 
 def check_samples(samples, what="data"):

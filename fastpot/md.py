@@ -26,7 +26,7 @@ import numpy as np
 from ase import units
 
 from fastpot import _md
-from fastpot._files import atomic_write
+from fastpot._files import append as append_text, atomic_write
 from fastpot._threading import resolve_threads
 from fastpot.neighbors import NeighborList, check_pairs
 
@@ -404,10 +404,7 @@ class MolecularDynamics:
                             f"deviation {self.force_std:.4g} eV/Å passed max_force_std "
                             f"{self.max_force_std:g} eV/Å")
         if self.uncertain_frame is not None:
-            import io
-
             import ase.io
-            from fastpot._files import atomic_write
             frame = self.atoms.copy()
             frame.info.update(step=self.step, max_force_std=self.force_std)
             text = io.StringIO()
@@ -556,14 +553,10 @@ def _ctrl_c_at_whole_steps(integrator):
 def _write_or_append(path, text, append):
     """A new file written atomically, or `text` (one row or frame) appended in one write: a
     kill leaves the rows and frames before it whole (the next resume cuts a partial one)."""
-    if not append:
+    if append:
+        append_text(path, text)
+    else:
         atomic_write(path, text)
-        return
-    try:
-        with open(path, "ab") as f:
-            f.write(text.encode("utf-8"))
-    except OSError as error:
-        raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from None
 
 
 def _size(path):

@@ -286,10 +286,11 @@ def _search(positions, cell, pbc, cutoff, self_interaction, quantities, *, max_p
     images = math.prod(2 * int(r) + 1 for r in reach)  # Python integers: no wrap-around
     if n_atoms * images > MAX_BIN_VISITS:
         shortest = float(heights[pbc].min()) if pbc.any() else float("nan")
+        at_least = "at least " if reach.max() == MAX_REACH else ""  # the reach was capped
         raise ValueError(
             f"cutoff {cutoff:g} is {cutoff / shortest:.3g} times the shortest cell height "
-            f"({shortest:.3g}): the search would visit {'at least ' if reach.max() == MAX_REACH else ''}{images:.3g} periodic images of each bin "
-            f"for each of {n_atoms} atoms. Use a larger cell or a shorter cutoff.")
+            f"({shortest:.3g}): the search would visit {at_least}{images:.3g} periodic images "
+            f"of each bin for each of {n_atoms} atoms. Use a larger cell or a shorter cutoff.")
     lattice = np.where(pbc[:, None], cell, 0.0)
     # Bin widths in a unit u (the height for periodic directions, frame length otherwise) and
     # the floor of |r|^2 / |u|^2, so the kernel can bound an atom's distance to a bin.
