@@ -46,6 +46,7 @@ from fastpot._memory import physical_memory
 from fastpot._mpi import world
 from fastpot._threading import effective_cpu_count, resolve_threads
 from fastpot.data import check_samples, elements_of, split
+from fastpot.kalman import KalmanFilter, Measurements
 from fastpot.loss import Loss, LossWeights
 from fastpot.metrics import evaluate_samples
 from fastpot.network import ACTIVATIONS, Network
@@ -94,6 +95,12 @@ DEFAULTS = {
     "final_learning_rate": 1e-5,   # Adam's step at the end of its phase
     "adam_epochs": 1000,           # at most this many Adam epochs
     "adam_time_fraction": 0.5,     # at most this share of the time budget in Adam
+    "kalman_epochs": 100,          # at most this many Kalman-filter epochs
+    "kalman_time_fraction": 0.5,   # at most this share of the time budget in the filter
+    "kalman_force_atoms": 4,       # atoms per force measurement (their signed force sum)
+    "kalman_p0": 1.0,              # initial error covariance (diagonal, per weight)
+    "kalman_lambda": 0.98,         # initial forgetting factor
+    "kalman_nu": 0.9987,           # lambda <- nu lambda + 1 - nu after every update
     "max_iterations": 20000,       # L-BFGS iterations
     "time_budget": 840.0,          # seconds for the whole fit, preparation included
     "patience": 400,               # L-BFGS iterations without a better validation loss
@@ -107,7 +114,7 @@ DEFAULTS = {
                                    # committee, whose spread is the uncertainty)
     "committee_leave_out": 0.2,    # share of the training structures each member leaves out
 }
-OPTIMIZERS = ("auto", "lbfgs", "adam+lbfgs", "adam")
+OPTIMIZERS = ("auto", "lbfgs", "adam+lbfgs", "adam", "kalman+lbfgs", "kalman")
 DESCRIPTORS = ("gaussian", "polynomial")
 # "auto" runs Adam first from this many minibatches up (measured: benchmarks/RESULTS.md)
 AUTO_ADAM_MINIBATCHES = 50
@@ -115,7 +122,7 @@ AUTO_ADAM_MINIBATCHES = 50
 TRAINING_MEMORY_FRACTION = 1 / 2
 # options that do not change the path of a fit (a checkpoint made with others resumes)
 _NOT_IN_FINGERPRINT = ("time_budget", "max_iterations", "n_threads", "checkpoint_every",
-                       "patience", "adam_time_fraction")
+                       "patience", "adam_time_fraction", "kalman_time_fraction")
 
 
 def _check_options(options, where="training options"):
@@ -141,7 +148,8 @@ def _check_options(options, where="training options"):
         raise ValueError(f"{where}: energy_weight, force_weight and stress_weight cannot all "
                          "be 0")
     for key in ("max_iterations", "patience", "validate_every", "lbfgs_memory", "seed",
-                "batch_size", "adam_epochs", "committee"):
+                "batch_size", "adam_epochs", "committee", "kalman_epochs",
+                "kalman_force_atoms"):
         low = 0 if key == "seed" else 1
         if not isinstance(merged[key], int) or isinstance(merged[key], bool) or \
                 merged[key] < low:
@@ -155,9 +163,16 @@ def _check_options(options, where="training options"):
     leave_out = merged["committee_leave_out"]
     if not isinstance(leave_out, (int, float)) or not 0.0 <= leave_out < 1.0:
         raise ValueError(f"{where}: committee_leave_out must be in [0, 1), got {leave_out!r}")
-    fraction = merged["adam_time_fraction"]
-    if not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
-        raise ValueError(f"{where}: adam_time_fraction must be in (0, 1], got {fraction!r}")
+    for key in ("adam_time_fraction", "kalman_time_fraction"):
+        fraction = merged[key]
+        if not _is_number(fraction) or not 0.0 < fraction <= 1.0:
+            raise ValueError(f"{where}: {key} must be in (0, 1], got {fraction!r}")
+    if not _is_number(merged["kalman_p0"]) or not 0 < merged["kalman_p0"] < np.inf:
+        raise ValueError(f"{where}: kalman_p0 must be a positive number, got "
+                         f"{merged['kalman_p0']!r}")
+    for key in ("kalman_lambda", "kalman_nu"):
+        if not _is_number(merged[key]) or not 0.5 <= merged[key] <= 1.0:
+            raise ValueError(f"{where}: {key} must be in [0.5, 1], got {merged[key]!r}")
     if merged["descriptors"] not in DESCRIPTORS:
         raise ValueError(f"{where}: descriptors must be one of {', '.join(DESCRIPTORS)}, got "
                          f"{merged['descriptors']!r}")
@@ -283,7 +298,8 @@ class Trainer:
             histories.append(self.history)
         self.history = [row for rows in histories for row in rows]
 
-        summaries = [{"adam_epochs": run["epoch"],
+        first = "kalman" if self.optimizer.startswith("kalman") else "adam"
+        summaries = [{f"{first}_epochs": run["epoch"],
                       "iterations": run["lbfgs"]["iteration"] if run["lbfgs"] else 0,
                       "best_phase": run["best"]["phase"],
                       "best_iteration": run["best"]["iteration"],
@@ -332,7 +348,7 @@ class Trainer:
             reason = state["stop_reason"]
         else:
             if state is not None:
-                where = (f"epoch {state['epoch']}" if state["phase"] == "adam"
+                where = (f"epoch {state['epoch']}" if state["phase"] in ("adam", "kalman")
                          else f"iteration {state['lbfgs']['iteration']}")
                 self.log(f"{who}resumed from {Path(out) / name} in the {state['phase']} "
                          f"phase at {where}")
@@ -351,8 +367,11 @@ class Trainer:
             reason = None
             if self.run["phase"] == "adam":
                 reason = self._adam_phase()
+            if self.run["phase"] == "kalman":
+                reason = self._kalman_phase()
             if reason is None and self.run["phase"] == "lbfgs":
                 reason = self._lbfgs_phase()
+            self.run["stopped_in"] = self.run["phase"]
         self.run["phase"] = "done"
         self.run["stop_reason"] = reason
         self._save()
@@ -456,6 +475,85 @@ class Trainer:
                  "best weights so far")
         run["phase"] = "lbfgs"
         return None
+
+    def _kalman_phase(self):
+        """Kalman-filter epochs (fastpot/kalman.py) over the training structures in a seeded
+        order; returns the stop reason when the whole fit ends here, None when L-BFGS takes
+        over. Planned like the Adam phase: kalman_epochs, or fewer when kalman_time_fraction
+        of the budget holds fewer. The state (weights, covariance, forgetting factor) is
+        kept at the end of every epoch, so a resumed fit takes the same path."""
+        opts, run, loss, comm = self.options, self.run, self.loss, self.comm
+        kalman = KalmanFilter(loss, opts["kalman_p0"], opts["kalman_lambda"],
+                              opts["kalman_nu"], loss.n_threads)
+        if run["kalman"]:
+            kalman.load_arrays(run["kalman"])
+        measurements = Measurements(loss)
+        n_train = int(comm.sum([len(measurements.where)])[0])
+        share = opts["kalman_time_fraction"] if self.optimizer == "kalman+lbfgs" else 1.0
+        budget = self.clock_budget * share
+        phase_start = time.perf_counter() - self.clock_start
+        x = run["x"].copy()
+        reason = None
+        while reason is None:
+            plan = run["plan"] or opts["kalman_epochs"]
+            if run["epoch"] >= plan:
+                reason = (f"{plan} planned epochs" if run["plan"] and plan < opts["kalman_epochs"]
+                          else "kalman_epochs")
+                break
+            order = np.random.default_rng([opts["seed"], 6, run["epoch"]]).permutation(n_train)
+            for count, i in enumerate(order):
+                if count % 16 == 0 and comm.broadcast(
+                        time.perf_counter() - self.clock_start > budget):
+                    reason = "time_budget"
+                    break
+                self._kalman_structure(kalman, measurements, x, int(i), run["epoch"])
+            else:
+                run["epoch"] += 1
+                run["x"], run["kalman"] = x.copy(), kalman.save_arrays()
+                value, _ = loss(run["x"])
+                row = self._record("kalman", run["epoch"], loss.last_rmse, value)
+                row["kalman_lambda"] = kalman.lam
+                self._improves(row, "kalman", run["epoch"])
+                if run["plan"] is None:
+                    elapsed = time.perf_counter() - self.clock_start
+                    epoch_time = max(elapsed - phase_start, 1e-9)
+                    run["plan"] = comm.broadcast(int(np.clip(
+                        (budget - phase_start) // epoch_time, 1, opts["kalman_epochs"])))
+                    self.log(f"Kalman filter: {run['plan']} epochs planned ({epoch_time:.1f} s "
+                             f"each), {kalman.updates} updates in the first")
+                self._maybe_save()
+        if reason == "time_budget" and self.optimizer == "kalman+lbfgs" and \
+                not self._over_budget():
+            reason = f"kalman_time_fraction {opts['kalman_time_fraction']} of the budget"
+        if self.optimizer == "kalman" or self._over_budget():
+            return reason
+        self.log(f"Kalman phase ended after {run['epoch']} epochs ({reason}); L-BFGS from the "
+                 "best weights so far")
+        run["phase"] = "lbfgs"
+        return None
+
+    def _kalman_structure(self, kalman, measurements, x, i, epoch):
+        """The updates of training structure i: its energy, then its force chunks. The rank
+        holding it computes each measurement and every rank applies it (a sum in which the
+        others add zeros, so the same on every rank)."""
+        n = len(x)
+        message = np.zeros(3 + n)       # [has energy, number of force chunks, error, H]
+        energy = measurements.energy(x, i)
+        chunks = measurements.force_chunks(i, self.options["kalman_force_atoms"],
+                                           self.options["seed"], epoch)
+        if energy is not None:
+            message[0], message[2], message[3:] = 1.0, energy[0], energy[1]
+        message[1] = len(chunks)
+        message = self.comm.sum(message)
+        if message[0]:
+            kalman.update(x, message[2], message[3:])
+        for k in range(int(message[1])):
+            message = np.zeros(1 + n)
+            if chunks:
+                error, H = measurements.forces(x, i, chunks[k])
+                message[0], message[1:] = error, H
+            message = self.comm.sum(message)
+            kalman.update(x, message[0], message[1:])
 
     def _lbfgs_phase(self):
         opts, run, loss = self.options, self.run, self.loss
@@ -653,8 +751,10 @@ def _rmse(sums):
 
 
 def _fresh_run(optimizer, x0):
-    return {"phase": "adam" if optimizer != "lbfgs" else "lbfgs", "x": x0.copy(),
-            "adam": None, "epoch": 0, "plan": None, "lbfgs": None, "lbfgs_best": 0,
+    """The state of a fit that has not started; its first phase is the optimizer's first."""
+    return {"phase": optimizer.split("+")[0], "x": x0.copy(),
+            "adam": None, "kalman": None, "epoch": 0, "plan": None, "lbfgs": None,
+            "lbfgs_best": 0, "stopped_in": None,
             "best": {"x": x0.copy(), "loss": np.inf, "phase": "start", "iteration": 0},
             "history": [], "stop_reason": None}
 
@@ -800,13 +900,15 @@ def _save_checkpoint(path, fingerprint, run):
     """The whole state of a fit, written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"fingerprint": np.array(fingerprint), "x": run["x"], "best_x": run["best"]["x"]}
-    if run["adam"]:
-        arrays.update({f"adam_{k}": v for k, v in run["adam"].items()})
+    for phase in ("adam", "kalman"):
+        if run[phase]:
+            arrays.update({f"{phase}_{k}": v for k, v in run[phase].items()})
     if run["lbfgs"]:
         optimizer = LBFGS.__new__(LBFGS)
         optimizer.state = run["lbfgs"]
         arrays.update({f"lbfgs_{k}": v for k, v in optimizer.save_arrays().items()})
-    scalars = {k: run[k] for k in ("phase", "epoch", "plan", "lbfgs_best", "stop_reason")}
+    scalars = {k: run[k] for k in ("phase", "epoch", "plan", "lbfgs_best", "stop_reason",
+                                   "stopped_in")}
     scalars["best"] = {k: v for k, v in run["best"].items() if k != "x"}
     arrays["scalars"] = np.array(json.dumps(scalars))
     arrays["history"] = np.array(json.dumps(run["history"]))
@@ -829,14 +931,17 @@ def _load_checkpoint(path, fingerprint):
             run["stop_reason"] = scalars.get("stop_reason") if run["phase"] == "done" else None
             run["x"] = np.array(f["x"])
             run["best"] = dict(scalars["best"], x=np.array(f["best_x"]))
-            run["adam"] = ({k[len("adam_"):]: np.array(f[k]) for k in f.files
-                            if k.startswith("adam_")} or None)
+            for phase in ("adam", "kalman"):
+                run[phase] = ({k[len(phase) + 1:]: np.array(f[k]) for k in f.files
+                               if k.startswith(f"{phase}_")} or None)
             lbfgs = {k[len("lbfgs_"):]: f[k] for k in f.files if k.startswith("lbfgs_")}
             run["lbfgs"] = LBFGS.state_from_arrays(lbfgs) if lbfgs else None
             run["history"] = json.loads(str(f["history"]))
     except (OSError, KeyError, ValueError) as error:
         warnings.warn(f"cannot resume from {path} ({error}): starting afresh", stacklevel=3)
         return None
+    # a finished fit given more time goes on in the phase it stopped in
+    run["stopped_in"] = scalars.get("stopped_in")
     if run["phase"] == "done":
-        run["phase"] = "lbfgs" if run["lbfgs"] else "adam"
+        run["phase"] = run["stopped_in"] or ("lbfgs" if run["lbfgs"] else "adam")
     return run

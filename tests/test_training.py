@@ -167,7 +167,7 @@ def test_option_errors():
     with pytest.raises(ValueError, match="hidden_layers must be a list of positive integers"):
         Trainer(hidden_layers=[5, 0])
     with pytest.raises(ValueError, match="optimizer must be one of auto, lbfgs, adam\\+lbfgs, adam, "
-                                         "got 'sgd'"):
+                                         "kalman\\+lbfgs, kalman, got 'sgd'"):
         Trainer(optimizer="sgd")
     with pytest.raises(ValueError, match=r"adam_time_fraction must be in \(0, 1\], got 0"):
         Trainer(adam_time_fraction=0)

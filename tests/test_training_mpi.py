@@ -104,6 +104,21 @@ def test_ranks_follow_the_one_process_path(tmp_path, n_ranks):
 
 
 @needs_mpi
+def test_the_kalman_filter_on_two_ranks_follows_the_one_process_path(tmp_path):
+    """The rank holding a structure measures it, every rank applies the same update."""
+    options = {**OPTIONS, "optimizer": "kalman+lbfgs", "kalman_epochs": 3, "max_iterations": 4}
+    history, weights, _ = serial_history(options)
+    result = run_ranks(tmp_path, 2, options)
+    assert [(r["phase"], r["iteration"]) for r in result["history"]] == \
+        [(r["phase"], r["iteration"]) for r in history]
+    assert {r["phase"] for r in history} == {"kalman", "lbfgs"}
+    for mine, theirs in zip(history, result["history"]):
+        assert theirs["train_loss"] == pytest.approx(mine["train_loss"], rel=1e-8)
+        assert theirs["valid_loss"] == pytest.approx(mine["valid_loss"], rel=1e-8)
+    np.testing.assert_allclose(result["weights"], weights, rtol=1e-6, atol=1e-9)
+
+
+@needs_mpi
 def test_a_committee_on_two_ranks_follows_the_one_process_path(tmp_path):
     """Each member leaves out the same structures whichever rank holds them."""
     options = {**OPTIONS, "committee": 2, "adam_epochs": 2, "max_iterations": 6}

@@ -1,0 +1,218 @@
+"""Kalman-filter training: the block update against a dense reference and exact least
+squares, the measurements' Jacobians against finite differences, and training by it."""
+import numpy as np
+import pytest
+
+from fastpot import _kalman
+from fastpot.emt_data import emt_samples
+from fastpot.kalman import Measurements
+from fastpot.metrics import evaluate_samples
+from fastpot.training import Trainer
+
+SMALL = dict(cutoff=4.0, n_shifted=3, n_centred=2, n_angular_eta=1, zetas=[1.0, 4.0],
+             hidden_layers=[6, 5], valid_fraction=0.25, time_budget=60.0)
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+def blocks_of(sizes, rng):
+    """A random partition of sum(sizes) weights into blocks of these sizes."""
+    index = rng.permutation(sum(sizes)).astype(np.int64)
+    block_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    p_start = np.concatenate([[0], np.cumsum(np.square(sizes))]).astype(np.int64)
+    return index, block_start, p_start
+
+
+def random_covariances(sizes, rng):
+    parts = []
+    for n in sizes:
+        m = rng.normal(size=(n, n))
+        parts.append((m @ m.T + n * np.eye(n)).ravel())
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_block_update_matches_a_dense_reference(n_threads):
+    rng = np.random.default_rng(0)
+    sizes = [3, 1, 5, 2]
+    index, block_start, p_start = blocks_of(sizes, rng)
+    P = random_covariances(sizes, rng)
+    n = sum(sizes)
+    H, w = rng.normal(size=n), rng.normal(size=n)
+    error, lam = 0.7, 0.98
+    # dense reference: the block-diagonal P in weight order
+    dense = np.zeros((n, n))
+    for b, size in enumerate(sizes):
+        rows = index[block_start[b]:block_start[b + 1]]
+        dense[np.ix_(rows, rows)] = P[p_start[b]:p_start[b + 1]].reshape(size, size)
+    a = dense @ H
+    A = lam + H @ a
+    w_ref = w + a * error / A
+    dense_ref = (dense - np.outer(a, a) / A) / lam
+    innovation = _kalman.update(P, p_start, index, block_start, H, error, lam, w,
+                                np.empty(n), np.empty(len(sizes)), n_threads)
+    assert innovation == pytest.approx(A, rel=1e-13)
+    np.testing.assert_allclose(w, w_ref, rtol=1e-12, atol=1e-14)
+    for b, size in enumerate(sizes):
+        rows = index[block_start[b]:block_start[b + 1]]
+        np.testing.assert_allclose(P[p_start[b]:p_start[b + 1]].reshape(size, size),
+                                   dense_ref[np.ix_(rows, rows)], rtol=1e-12, atol=1e-14)
+
+
+def test_one_block_without_forgetting_is_exact_ridge_least_squares():
+    # RLS from w = 0, P = delta I with lam = 1 ends at argmin |y - Hw|^2 + |w|^2 / delta
+    rng = np.random.default_rng(1)
+    n, m, delta = 4, 30, 10.0
+    H = rng.normal(size=(m, n))
+    y = H @ rng.normal(size=n) + 0.1 * rng.normal(size=m)
+    index, block_start, p_start = blocks_of([n], rng)
+    P, w = (delta * np.eye(n)).ravel(), np.zeros(n)
+    for k in range(m):
+        _kalman.update(P, p_start, index, block_start, H[k], y[k] - H[k] @ w, 1.0, w,
+                       np.empty(n), np.empty(1), 1)
+    exact = np.linalg.solve(H.T @ H + np.eye(n) / delta, H.T @ y)
+    np.testing.assert_allclose(w, exact, rtol=1e-10)
+
+
+def measurements(**options):
+    samples = emt_samples(6, element="Cu", size=1, seed=3, alloy="Au")
+    trainer = Trainer({**SMALL, **options}, log=quiet)
+    loss = trainer.prepare(samples, [])
+    x = loss.pack()
+    x = x + np.random.default_rng(7).normal(size=x.size) * 0.3
+    return loss, Measurements(loss), x
+
+
+def test_the_energy_measurement_is_the_scaled_energy_error_with_an_exact_jacobian():
+    loss, meas, x = measurements()
+    i = int(loss.groups[0].indices[1])
+    error, H = meas.energy(x, i)
+    h = 1e-6
+    for k in np.random.default_rng(0).choice(len(x), 12, replace=False):
+        step = np.zeros_like(x)
+        step[k] = h
+        # error = scale (E_ref - E) / n, so d error / dw = -H
+        fd = (meas.energy(x + step, i)[0] - meas.energy(x - step, i)[0]) / (2 * h)
+        assert -fd == pytest.approx(H[k], rel=1e-5, abs=1e-9)
+    assert np.abs(H).max() > 1e-3
+
+
+def test_the_energy_error_agrees_with_the_loss():
+    loss, meas, x = measurements(force_weight=0.0, stress_weight=0.0)
+    value, _ = loss(x)
+    total = 0.0
+    for i in meas.where:
+        error, _ = meas.energy(x, i)
+        total += error * error
+    # loss = w_e sum residual^2 with w_e = we_metric / n_e and error = sqrt(we_metric) residual
+    assert total / len(meas.where) == pytest.approx(value - loss.l2 * float(x @ x), rel=1e-10)
+
+
+def test_the_force_measurement_is_a_signed_sum_with_an_exact_jacobian():
+    loss, meas, x = measurements()
+    i = int(loss.groups[0].indices[2])
+    chunks = meas.force_chunks(i, 3, seed=0, epoch=0)
+    b, s = meas.where[i]
+    d = loss.groups[b]
+    assert sorted(np.concatenate(chunks)) == list(range(d.structure_start[s],
+                                                        d.structure_start[s + 1]))
+    atoms = chunks[0]
+    error, H = meas.forces(x, i, atoms)
+    assert error > 0                    # signed so that no error cancels
+    h = 1e-6
+    for k in np.random.default_rng(1).choice(len(x), 12, replace=False):
+        step = np.zeros_like(x)
+        step[k] = h
+        up, down = meas.forces(x + step, i, atoms)[0], meas.forces(x - step, i, atoms)[0]
+        assert -(up - down) / (2 * h) == pytest.approx(H[k], rel=1e-5, abs=1e-9)
+    assert np.abs(H).max() > 1e-3
+
+
+KALMAN = {**SMALL, "optimizer": "kalman+lbfgs", "kalman_epochs": 4, "max_iterations": 6,
+          "validate_every": 2, "patience": 1000, "checkpoint_every": 1e-9}
+
+
+def test_kalman_epochs_lower_the_validation_error_quickly():
+    samples = emt_samples(24, element="Cu", size=1, seed=8, alloy="Au")
+    test = emt_samples(8, element="Cu", size=1, seed=80, alloy="Au")
+    trainer = Trainer({**KALMAN, "optimizer": "kalman", "kalman_epochs": 6}, log=quiet)
+    start = evaluate_samples(trainer.prepare(samples[:18], samples[18:]).potential, test)
+    potential = trainer.fit(samples)
+    rows = trainer.history
+    assert [r["phase"] for r in rows] == ["kalman"] * 6
+    assert potential.metadata["kalman_epochs"] == 6
+    assert potential.metadata["stop_reason"] == "kalman_epochs"
+    end = evaluate_samples(potential, test)
+    assert end["energy_rmse"] < 0.5 * start["energy_rmse"]
+    assert end["forces_component_rmse"] < 0.7 * start["forces_component_rmse"]
+    # the forgetting factor tends to 1
+    assert 0.98 < rows[0]["kalman_lambda"] < rows[-1]["kalman_lambda"] < 1.0
+
+
+def weights_of(potential):
+    return np.concatenate([potential.networks[e].weights for e in potential.elements])
+
+
+def test_one_and_two_threads_follow_the_same_path(tmp_path):
+    samples = emt_samples(10, element="Cu", size=1, seed=9, alloy="Au")
+    one = Trainer({**KALMAN, "n_threads": 1}, log=quiet)
+    straight = one.fit(samples, out=tmp_path / "a")
+    assert {r["phase"] for r in one.history} == {"kalman", "lbfgs"}
+    two = Trainer({**KALMAN, "n_threads": 2}, log=quiet).fit(samples)
+    np.testing.assert_allclose(weights_of(two), weights_of(straight), rtol=1e-9, atol=1e-12)
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("calls", [2, 5])          # in the Kalman phase, in L-BFGS
+def test_resume_after_an_interruption_gives_the_same_result(tmp_path, monkeypatch, calls):
+    from fastpot.loss import Loss
+    samples = emt_samples(10, element="Cu", size=1, seed=9, alloy="Au")
+    straight = Trainer(KALMAN, log=quiet).fit(samples, out=tmp_path / "a")
+    original = Loss.__call__
+    count = {"n": 0}
+
+    def failing(self, x, group=None):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise Interrupt()
+        return original(self, x, group)
+
+    monkeypatch.setattr(Loss, "__call__", failing)
+    with pytest.raises(Interrupt):
+        Trainer(KALMAN, log=quiet).fit(samples, out=tmp_path / "b")
+    monkeypatch.setattr(Loss, "__call__", original)
+    messages = []
+    resumed = Trainer(KALMAN, log=messages.append).fit(samples, out=tmp_path / "b")
+    assert any("resumed from" in m for m in messages)
+    np.testing.assert_array_equal(weights_of(resumed), weights_of(straight))
+
+
+def test_a_finished_kalman_fit_resumes_in_the_filter(tmp_path):
+    samples = emt_samples(10, element="Cu", size=1, seed=9, alloy="Au")
+    options = {**KALMAN, "optimizer": "kalman"}
+    Trainer(options, log=quiet).fit(samples, out=tmp_path)
+    messages = []
+    trainer = Trainer({**options, "time_budget": 90.0}, log=messages.append)
+    trainer.fit(samples, out=tmp_path)              # the budget is not in the fingerprint
+    assert any("in the kalman phase at epoch 4" in m for m in messages)
+    assert [r["phase"] for r in trainer.history] == ["kalman"] * 4
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("optimizer", "ekf", "optimizer must be one of auto, lbfgs, adam\\+lbfgs, adam, "
+                         "kalman\\+lbfgs, kalman, got 'ekf'"),
+    ("kalman_epochs", 0, "kalman_epochs must be a positive integer, got 0"),
+    ("kalman_force_atoms", 1.5, "kalman_force_atoms must be a positive integer, got 1.5"),
+    ("kalman_p0", -1.0, "kalman_p0 must be a positive number, got -1.0"),
+    ("kalman_lambda", 1.2, "kalman_lambda must be in \\[0.5, 1\\], got 1.2"),
+    ("kalman_nu", float("nan"), "kalman_nu must be in \\[0.5, 1\\], got nan"),
+    ("kalman_time_fraction", 0, "kalman_time_fraction must be in \\(0, 1\\], got 0"),
+])
+def test_option_errors(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        Trainer(**{option: value})
