@@ -3,15 +3,16 @@
 The weights are split into blocks (fastpot/kalman.py: one per neuron, its incoming weights
 and bias) and the error covariance P is kept per block, so that its size is the sum of the
 squared block sizes instead of the square of all weights. For a measurement with error e
-(reference minus prediction) and Jacobian H (d prediction / d weights), with forgetting
-factor lam:
+(reference minus prediction), Jacobian H (d prediction / d weights) and variance R,
+with forgetting factor lam:
 
     a_b = P_b H_b                        for every block b
-    A   = lam + sum_b H_b . a_b           (the innovation variance, over all blocks)
+    A   = R + sum_b H_b . a_b             (the innovation variance, over all blocks)
     w_b += a_b e / A
     P_b = (P_b - a_b a_b^T / A) / lam
 
-which is recursive least squares with exponential forgetting on the linearised model.
+which is recursive least squares with exponential forgetting on the linearised model
+(R = lam: RuNNer's form).
 Blocks are shared out over threads; each block is computed by one thread in a fixed order
 and the sum over blocks is taken in block order, so the result does not depend on the
 thread count.
@@ -21,7 +22,7 @@ from cython.parallel cimport prange
 
 
 def update(double[::1] P, const int64_t[::1] p_start, const int64_t[::1] index,
-           const int64_t[::1] block_start, const double[::1] H, double error, double lam,
+           const int64_t[::1] block_start, const double[::1] H, double error, double noise, double lam,
            double[::1] weights, double[::1] a, double[::1] dots, int n_threads):
     """Apply one measurement in place to P (all blocks, each n_b x n_b row-major from
     p_start[b]) and `weights`; block b holds weights index[block_start[b]:block_start[b+1]].
@@ -40,7 +41,7 @@ def update(double[::1] P, const int64_t[::1] p_start, const int64_t[::1] index,
                 s = s + P[p0 + i * n + j] * H[index[k0 + j]]
             a[k0 + i] = s
             dots[b] += H[index[k0 + i]] * s
-    innovation = lam
+    innovation = noise
     for b in range(n_blocks):
         innovation = innovation + dots[b]
     gain = error / innovation

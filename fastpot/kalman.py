@@ -18,8 +18,12 @@ Errors and Jacobians are made dimensionless and weighted like the loss: energies
 their spread sqrt(var_E) and forces by their RMS sqrt(var_F), times sqrt(energy_weight) and
 sqrt(force_weight). The covariance is kept per neuron (its incoming weights and bias:
 "node-decoupled", Puskorius & Feldkamp 1991), so its size is a few times the number of
-weights, not its square. The forgetting factor starts at kalman_lambda and tends to 1 as
-lambda <- nu lambda + 1 - nu after every update (RuNNer's defaults: 0.98, 0.9987).
+weights, not its square. A forgetting factor lambda < 1 (kalman_lambda, tending to 1 as
+lambda <- nu lambda + 1 - nu after every update, RuNNer's 0.98 and 0.9987) divides P by
+lambda at every update: in the many directions the measurements do not reach, P grows by
+exp((1 - lambda0) / (1 - nu)), 5e6 with RuNNer's values. Measured on rMD17 ethanol, that
+wind-up first speeds the fit and then makes it diverge in the third epoch; the default is
+no forgetting (lambda = 1: recursive least squares, whose P only shrinks), with p0 = 1.
 
 Under MPI the structure order is global: the rank holding a structure computes its
 measurement, the ranks sum it (the others add zeros, so the sum is exact) and every rank
@@ -36,7 +40,7 @@ class KalmanFilter:
     """Node-decoupled error covariance of the weights of `loss` (a fastpot.loss.Loss), with
     a state that can be saved and resumed exactly."""
 
-    def __init__(self, loss, p0=1.0, lam=0.98, nu=0.9987, n_threads=1):
+    def __init__(self, loss, p0=1.0, lam=1.0, nu=0.9987, n_threads=1):
         self.nu, self.n_threads = nu, n_threads
         blocks = []
         offset = 0
@@ -63,8 +67,10 @@ class KalmanFilter:
     def update(self, x, error, H):
         """Apply one measurement (error = reference - prediction, H = its Jacobian) to the
         weights x in place."""
+        # measurement variance R = lambda (RuNNer's form; 1 without forgetting, the errors
+        # being dimensionless): only p0 / R sets the step
         _kalman.update(self.P, self.p_start, self.index, self.block_start, H, float(error),
-                       self.lam, x, self._a, self._dots, self.n_threads)
+                       self.lam, self.lam, x, self._a, self._dots, self.n_threads)
         self.lam = self.nu * self.lam + 1.0 - self.nu
         self.updates += 1
 

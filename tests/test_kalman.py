@@ -41,17 +41,17 @@ def test_block_update_matches_a_dense_reference(n_threads):
     P = random_covariances(sizes, rng)
     n = sum(sizes)
     H, w = rng.normal(size=n), rng.normal(size=n)
-    error, lam = 0.7, 0.98
+    error, noise, lam = 0.7, 1.3, 0.98
     # dense reference: the block-diagonal P in weight order
     dense = np.zeros((n, n))
     for b, size in enumerate(sizes):
         rows = index[block_start[b]:block_start[b + 1]]
         dense[np.ix_(rows, rows)] = P[p_start[b]:p_start[b + 1]].reshape(size, size)
     a = dense @ H
-    A = lam + H @ a
+    A = noise + H @ a
     w_ref = w + a * error / A
     dense_ref = (dense - np.outer(a, a) / A) / lam
-    innovation = _kalman.update(P, p_start, index, block_start, H, error, lam, w,
+    innovation = _kalman.update(P, p_start, index, block_start, H, error, noise, lam, w,
                                 np.empty(n), np.empty(len(sizes)), n_threads)
     assert innovation == pytest.approx(A, rel=1e-13)
     np.testing.assert_allclose(w, w_ref, rtol=1e-12, atol=1e-14)
@@ -70,7 +70,7 @@ def test_one_block_without_forgetting_is_exact_ridge_least_squares():
     index, block_start, p_start = blocks_of([n], rng)
     P, w = (delta * np.eye(n)).ravel(), np.zeros(n)
     for k in range(m):
-        _kalman.update(P, p_start, index, block_start, H[k], y[k] - H[k] @ w, 1.0, w,
+        _kalman.update(P, p_start, index, block_start, H[k], y[k] - H[k] @ w, 1.0, 1.0, w,
                        np.empty(n), np.empty(1), 1)
     exact = np.linalg.solve(H.T @ H + np.eye(n) / delta, H.T @ y)
     np.testing.assert_allclose(w, exact, rtol=1e-10)
@@ -137,7 +137,8 @@ KALMAN = {**SMALL, "optimizer": "kalman+lbfgs", "kalman_epochs": 4, "max_iterati
 def test_kalman_epochs_lower_the_validation_error_quickly():
     samples = emt_samples(24, element="Cu", size=1, seed=8, alloy="Au")
     test = emt_samples(8, element="Cu", size=1, seed=80, alloy="Au")
-    trainer = Trainer({**KALMAN, "optimizer": "kalman", "kalman_epochs": 6}, log=quiet)
+    trainer = Trainer({**KALMAN, "optimizer": "kalman", "kalman_epochs": 6,
+                       "kalman_lambda": 0.98}, log=quiet)
     start = evaluate_samples(trainer.prepare(samples[:18], samples[18:]).potential, test)
     potential = trainer.fit(samples)
     rows = trainer.history
