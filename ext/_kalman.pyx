@@ -12,7 +12,13 @@ with forgetting factor lam:
     P_b = (P_b - a_b a_b^T / A) / lam
 
 which is recursive least squares with exponential forgetting on the linearised model
-(R = lam: RuNNer's form).
+(R = lam: RuNNer's form), followed by process noise q on the diagonal,
+
+    P_b += q I
+
+which keeps P from collapsing to zero as the measurements accumulate: without it the steps
+shrink like 1 / (number of updates) and the fit stalls (Haykin, Kalman Filtering and Neural
+Networks, 2001, ch. 2, where q is annealed towards a floor).
 Blocks are shared out over threads; each block is computed by one thread in a fixed order
 and the sum over blocks is taken in block order, so the result does not depend on the
 thread count.
@@ -23,7 +29,7 @@ from cython.parallel cimport prange
 
 def update(double[::1] P, const int64_t[::1] p_start, const int64_t[::1] index,
            const int64_t[::1] block_start, const double[::1] H, double error, double noise, double lam,
-           double[::1] weights, double[::1] a, double[::1] dots, int n_threads):
+           double q, double[::1] weights, double[::1] a, double[::1] dots, int n_threads):
     """Apply one measurement in place to P (all blocks, each n_b x n_b row-major from
     p_start[b]) and `weights`; block b holds weights index[block_start[b]:block_start[b+1]].
     `a` (len(index)) and `dots` (one per block) are scratch. Returns A."""
@@ -54,4 +60,5 @@ def update(double[::1] P, const int64_t[::1] p_start, const int64_t[::1] index,
             weights[index[k0 + i]] += ai * gain
             for j in range(n):
                 P[p0 + i * n + j] = (P[p0 + i * n + j] - ai * a[k0 + j] / innovation) / lam
+            P[p0 + i * n + i] += q
     return innovation

@@ -102,6 +102,9 @@ DEFAULTS = {
     "kalman_lambda": 1.0,          # initial forgetting factor (1: none; RuNNer's 0.98 winds
                                    # the covariance up, measured: benchmarks/RESULTS.md)
     "kalman_nu": 0.9987,           # lambda <- nu lambda + 1 - nu after every update
+    "kalman_q0": 1e-3,             # process noise added to P's diagonal at every update ...
+    "kalman_q_tau": 20000.0,       # ... decaying as exp(-updates / kalman_q_tau) ...
+    "kalman_q_min": 1e-6,          # ... to this floor
     "max_iterations": 20000,       # L-BFGS iterations
     "time_budget": 840.0,          # seconds for the whole fit, preparation included
     "patience": 400,               # L-BFGS iterations without a better validation loss
@@ -174,6 +177,12 @@ def _check_options(options, where="training options"):
     for key in ("kalman_lambda", "kalman_nu"):
         if not _is_number(merged[key]) or not 0.5 <= merged[key] <= 1.0:
             raise ValueError(f"{where}: {key} must be in [0.5, 1], got {merged[key]!r}")
+    for key in ("kalman_q0", "kalman_q_min"):
+        if not _is_number(merged[key]) or not 0.0 <= merged[key] < np.inf:
+            raise ValueError(f"{where}: {key} must be a number >= 0, got {merged[key]!r}")
+    if not _is_number(merged["kalman_q_tau"]) or not 0 < merged["kalman_q_tau"] < np.inf:
+        raise ValueError(f"{where}: kalman_q_tau must be a positive number of updates, got "
+                         f"{merged['kalman_q_tau']!r}")
     if merged["descriptors"] not in DESCRIPTORS:
         raise ValueError(f"{where}: descriptors must be one of {', '.join(DESCRIPTORS)}, got "
                          f"{merged['descriptors']!r}")
@@ -485,7 +494,9 @@ class Trainer:
         kept at the end of every epoch, so a resumed fit takes the same path."""
         opts, run, loss, comm = self.options, self.run, self.loss, self.comm
         kalman = KalmanFilter(loss, p0=opts["kalman_p0"], lam=opts["kalman_lambda"],
-                              nu=opts["kalman_nu"], n_threads=loss.n_threads)
+                              nu=opts["kalman_nu"], q0=opts["kalman_q0"],
+                              q_tau=opts["kalman_q_tau"], q_min=opts["kalman_q_min"],
+                              n_threads=loss.n_threads)
         if run["kalman"]:
             kalman.load_arrays(run["kalman"])
         measurements = Measurements(loss)

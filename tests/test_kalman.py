@@ -41,7 +41,7 @@ def test_block_update_matches_a_dense_reference(n_threads):
     P = random_covariances(sizes, rng)
     n = sum(sizes)
     H, w = rng.normal(size=n), rng.normal(size=n)
-    error, noise, lam = 0.7, 1.3, 0.98
+    error, noise, lam, q = 0.7, 1.3, 0.98, 0.05
     # dense reference: the block-diagonal P in weight order
     dense = np.zeros((n, n))
     for b, size in enumerate(sizes):
@@ -50,8 +50,8 @@ def test_block_update_matches_a_dense_reference(n_threads):
     a = dense @ H
     A = noise + H @ a
     w_ref = w + a * error / A
-    dense_ref = (dense - np.outer(a, a) / A) / lam
-    innovation = _kalman.update(P, p_start, index, block_start, H, error, noise, lam, w,
+    dense_ref = (dense - np.outer(a, a) / A) / lam + q * np.eye(n)
+    innovation = _kalman.update(P, p_start, index, block_start, H, error, noise, lam, q, w,
                                 np.empty(n), np.empty(len(sizes)), n_threads)
     assert innovation == pytest.approx(A, rel=1e-13)
     np.testing.assert_allclose(w, w_ref, rtol=1e-12, atol=1e-14)
@@ -70,8 +70,8 @@ def test_one_block_without_forgetting_is_exact_ridge_least_squares():
     index, block_start, p_start = blocks_of([n], rng)
     P, w = (delta * np.eye(n)).ravel(), np.zeros(n)
     for k in range(m):
-        _kalman.update(P, p_start, index, block_start, H[k], y[k] - H[k] @ w, 1.0, 1.0, w,
-                       np.empty(n), np.empty(1), 1)
+        _kalman.update(P, p_start, index, block_start, H[k], y[k] - H[k] @ w, 1.0, 1.0, 0.0,
+                       w, np.empty(n), np.empty(1), 1)
     exact = np.linalg.solve(H.T @ H + np.eye(n) / delta, H.T @ y)
     np.testing.assert_allclose(w, exact, rtol=1e-10)
 
@@ -152,6 +152,29 @@ def test_kalman_epochs_lower_the_validation_error_quickly():
     assert 0.98 < rows[0]["kalman_lambda"] < rows[-1]["kalman_lambda"] < 1.0
 
 
+def test_process_noise_decays_to_its_floor_and_keeps_the_covariance_open():
+    from fastpot.kalman import KalmanFilter
+    loss, meas, x = measurements()
+    kalman = KalmanFilter(loss, q0=1e-2, q_tau=50.0, q_min=1e-4)
+    assert kalman.process_noise() == 1e-2
+    kalman.updates = 50
+    assert kalman.process_noise() == pytest.approx(1e-2 / np.e)
+    kalman.updates = 10000
+    assert kalman.process_noise() == 1e-4
+    # the same measurement applied many times: without noise P's diagonal collapses
+    closed = KalmanFilter(loss)
+    kalman.updates = 0
+    i = int(loss.groups[0].indices[1])
+    for filt in (closed, kalman):
+        w = x.copy()
+        for _ in range(200):
+            error, H = meas.energy(w, i)
+            filt.update(w, error, H)
+    diag = lambda f: f.P[f.p_start[:-1]]                  # first diagonal entry per block
+    assert diag(kalman).min() >= 1e-4 * 0.999
+    assert diag(closed).min() < diag(kalman).min()
+
+
 def weights_of(potential):
     return np.concatenate([potential.networks[e].weights for e in potential.elements])
 
@@ -213,6 +236,9 @@ def test_a_finished_kalman_fit_resumes_in_the_filter(tmp_path):
     ("kalman_lambda", 1.2, "kalman_lambda must be in \\[0.5, 1\\], got 1.2"),
     ("kalman_nu", float("nan"), "kalman_nu must be in \\[0.5, 1\\], got nan"),
     ("kalman_time_fraction", 0, "kalman_time_fraction must be in \\(0, 1\\], got 0"),
+    ("kalman_q0", -1e-3, "kalman_q0 must be a number >= 0, got -0.001"),
+    ("kalman_q_min", "none", "kalman_q_min must be a number >= 0, got 'none'"),
+    ("kalman_q_tau", 0, "kalman_q_tau must be a positive number of updates, got 0"),
 ])
 def test_option_errors(option, value, message):
     with pytest.raises(ValueError, match=message):
