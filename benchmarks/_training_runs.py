@@ -47,13 +47,18 @@ def train_side_by_side(folder, work, budget, variants, threads=1):
         log = open(out / "stdout.log", "w")
         runs[name] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env),
                       log, time.perf_counter())
+    ended = {}
+    while len(ended) < len(runs):      # polled, so that each run's own wall time is kept
+        for name, (process, log, started) in runs.items():
+            if name not in ended and process.poll() is not None:
+                ended[name] = time.perf_counter() - started
+                log.close()
+        time.sleep(0.5)
     results = {}
-    for name, (process, log, started) in runs.items():
-        code = process.wait()
-        log.close()
-        if code != 0:
+    for name, (process, _, _) in runs.items():
+        if process.returncode != 0:
             raise RuntimeError(f"{name} training failed: see {Path(work) / name / 'stdout.log'}")
         metrics = json.loads((Path(work) / name / "metrics.json").read_text())
-        metrics["wall_s"] = time.perf_counter() - started
+        metrics["wall_s"] = ended[name]
         results[name] = metrics
     return results

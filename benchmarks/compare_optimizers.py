@@ -7,7 +7,8 @@
 For every data set (default: the shared mlearn sets and rMD17 ethanol; others with --data DIR
 holding train.extxyz and test.extxyz) `fastpot train` runs once per optimizer, all side by
 side with one thread each and the same --time-budget, otherwise defaults ("default" is no
-option at all; any other name is given as `optimizer`). Reported: test energy RMSE/MAE
+option at all; a path ending .toml is a config file, named by its stem; any other name is
+given as `optimizer`). Reported: test energy RMSE/MAE
 (meV/atom), force RMSE/MAE (meV/Å per component), first-phase epochs, L-BFGS iterations and
 why each stopped, and from each run's history.csv the validation RMSE of the best model so
 far at a few wall times. Needs the shared data; skips sets that are absent.
@@ -46,7 +47,7 @@ def main():
     parser.add_argument("--data", nargs="*", help="data folders (default: shared sets)")
     parser.add_argument("--budget", type=float, default=840.0, help="seconds per training")
     parser.add_argument("--variants", nargs="+", default=["default", "kalman+lbfgs"],
-                        help="'default' or optimizer names")
+                        help="'default', optimizer names or config files (.toml)")
     parser.add_argument("--work", default="/tmp/fastpot-optimizers")
     parser.add_argument("--out", help="also write the markdown report here")
     args = parser.parse_args()
@@ -58,6 +59,8 @@ def main():
     for name in args.variants:
         if name == "default":
             variants[name] = []
+        elif name.endswith(".toml"):
+            variants[Path(name).stem] = ["--config", str(Path(name).resolve())]
         else:
             config = work_root / f"{name.replace('+', '_')}.toml"
             config.write_text(f'optimizer = "{name}"\n')
