@@ -28,8 +28,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 FRONT = ["_threads", "_dispatch", "_neighbors", "_symmetry", "_network", "_model", "_md",
-         "_training", "_kalman"]
-VARIANT_MODULES = ["_sf_factored", "_sf", "_net", "_fused"]
+         "_training"]
+VARIANT_MODULES = ["_sf_factored", "_sf", "_net", "_fused", "_kalman"]
 TREE = os.path.join("build", "cython")
 
 

@@ -9,10 +9,14 @@ first-order steps need hundreds. Each training structure gives, in a seeded orde
   signed so that its error is positive (sum_k s_k F_k with s_k = sign(F_k,ref - F_k), as
   in Hu et al., RLEKF, AAAI 2023): one scalar carries the whole chunk and no error cancels.
 
-Every measurement is one Kalman update (ext/_kalman.pyx): recursive least squares with
-exponential forgetting on the networks linearised at the current weights. The Jacobian H
-is exact: the energy's is one weight gradient of the networks, the force sum's one double
-backprop through the stored derivatives (fastpot/loss.py uses the same kernels).
+A structure's measurements (its energy and its force chunks) are one Kalman update
+together (ext/kernels/_kalman.pyx): recursive least squares with exponential forgetting on
+the networks linearised at the current weights, with the m x m innovation covariance of
+the structure's m measurements. For a linear model that is exactly m updates one after the
+other; it reads the covariance once per structure instead of once per measurement (the
+cost of the filter, measured: benchmarks/RESULTS.md). The Jacobian H is exact: the
+energy's is one weight gradient of the networks, a force sum's one double backprop through
+the stored derivatives (fastpot/loss.py uses the same kernels).
 
 Errors and Jacobians are made dimensionless and weighted like the loss: energies divided by
 their spread sqrt(var_E) and forces by their RMS sqrt(var_F), times sqrt(energy_weight) and
@@ -36,7 +40,7 @@ derivatives but not the work of the updates.
 """
 import numpy as np
 
-from fastpot import _kalman
+from fastpot import _kernels
 from fastpot import _training
 
 
@@ -67,23 +71,40 @@ class KalmanFilter:
             self.P[self.p_start[b]:self.p_start[b + 1]].reshape(n, n)[np.diag_indices(n)] = p0
         self.lam = float(lam)
         self.updates = 0
-        self._a = np.empty(len(self.index))
-        self._dots = np.empty(len(sizes))
+        self._kernel = _kernels.module("_kalman")   # the variant this CPU runs
 
-    def update(self, x, error, H):
-        """Apply one measurement (error = reference - prediction, H = its Jacobian) to the
-        weights x in place."""
+    def update(self, x, errors, H):
+        """Apply m measurements together (errors = reference - prediction, m; H = their
+        Jacobians, m x weights) to the weights x in place. The forgetting factor and the
+        process noise advance by m updates, as if the measurements came one at a time."""
+        errors = np.atleast_1d(np.asarray(errors, dtype=float))
+        H = np.ascontiguousarray(np.atleast_2d(H), dtype=float)
+        m, n = len(errors), len(self.index)
+        if not m:
+            return
+        h, A, C = np.empty((m, n)), np.empty((m, n)), np.empty((m, n))
+        S = np.empty((m, m))
+        self._kernel.project(self.P, self.p_start, self.index, self.block_start, H, h, A,
+                        np.empty((len(self.block_start) - 1, m, m)), S, self.n_threads)
         # measurement variance R = lambda (RuNNer's form; 1 without forgetting, the errors
         # being dimensionless): only p0 / R sets the step
-        _kalman.update(self.P, self.p_start, self.index, self.block_start, H, float(error),
-                       self.lam, self.lam, self.process_noise(), x, self._a, self._dots,
-                       self.n_threads)
-        self.lam = self.nu * self.lam + 1.0 - self.nu
-        self.updates += 1
+        lams = [self.lam]
+        for _ in range(m - 1):
+            lams.append(self.nu * lams[-1] + 1.0 - self.nu)
+        S[np.diag_indices(m)] += self.lam
+        L_inv = np.linalg.inv(np.linalg.cholesky(S))
+        q = sum(self.process_noise(self.updates + k) for k in range(m))
+        self._kernel.apply(self.P, self.p_start, self.index, self.block_start, A,
+                      np.ascontiguousarray(np.tril(L_inv)), L_inv @ errors,
+                      1.0 / float(np.prod(lams)), q, x, C, self.n_threads)
+        self.lam = self.nu * lams[-1] + 1.0 - self.nu
+        self.updates += m
 
-    def process_noise(self):
-        """q of the next update (a function of the update count, so resumed exactly)."""
-        return max(self.q0 * np.exp(-self.updates / self.q_tau), self.q_min)
+    def process_noise(self, updates=None):
+        """q of the next update, or of update number `updates` (a function of the update
+        count, so resumed exactly)."""
+        updates = self.updates if updates is None else updates
+        return max(self.q0 * np.exp(-updates / self.q_tau), self.q_min)
 
     def save_arrays(self):
         """The state (copies), for a checkpoint."""
@@ -133,25 +154,10 @@ class Measurements:
     def energy(self, x, i):
         """(error, H) of structure i's energy per atom (dimensionless), or None when this
         rank lacks it or its energy is not fitted."""
-        if i not in self.where or not self.energy_scale:
+        if i not in self.where or not self._energy_fitted(i):
             return None
-        b, s = self.where[i]
-        loss = self.loss
-        d = loss.groups[b]
-        if not loss.fitted[b][0][s]:
-            return None
-        loss.unpack(x)
-        unit, n = loss.potential.energy_unit, float(d.n_atoms[s])
-        parts = self._networks(b, s)
-        energy = unit * sum(float(y.sum()) for *_, y, _ in parts) + loss.offset[b][s]
-        scale = self.energy_scale
-        H = np.zeros(len(x))
-        for k, lo, hi, xk, y, _ in parts:
-            start = int(np.sum(loss.sizes[:k]))
-            H[start:start + loss.sizes[k]] = loss.potential.networks[loss.elements[k]]\
-                .weight_gradient(xk, np.full(hi - lo, scale * unit / n),
-                                 n_threads=loss.n_threads)
-        return scale * (d.energy[s] - energy) / n, H
+        errors, H = self.structure(x, i, [])
+        return errors[0], H[0]
 
     def force_chunks(self, i, chunk, seed, epoch):
         """Structure i's fitted atoms (group indices) in seeded random chunks of `chunk`,
@@ -170,13 +176,50 @@ class Measurements:
     def forces(self, x, i, atoms):
         """(error, H) of the signed force sum of `atoms` (group indices) of structure i,
         dimensionless and per component."""
+        errors, H = self.structure(x, i, [atoms], energy=False)
+        return errors[0], H[0]
+
+    def structure(self, x, i, chunks, energy=True):
+        """(errors, H) of structure i at the weights x: its energy per atom (when fitted and
+        `energy`), then the signed force sum of each chunk of `chunks` (lists of group atom
+        indices), as rows; the networks and forces are evaluated once for all of them."""
         loss = self.loss
         b, s = self.where[i]
-        d = loss.groups[b]
         loss.unpack(x)
-        unit = loss.potential.energy_unit
-        a0, a1 = d.structure_start[s], d.structure_start[s + 1]
         parts = self._networks(b, s)
+        rows = []
+        if energy and self._energy_fitted(i):
+            rows.append(self._energy_row(b, s, parts, len(x)))
+        if chunks:
+            forces = self._forces(b, s, parts)
+            rows.extend(self._force_row(b, s, parts, forces, atoms, len(x)) for atoms in chunks)
+        errors = np.array([error for error, _ in rows])
+        H = np.array([h for _, h in rows]).reshape(len(rows), len(x))
+        return errors, H
+
+    def _energy_fitted(self, i):
+        b, s = self.where[i]
+        return bool(self.energy_scale) and bool(self.loss.fitted[b][0][s])
+
+    def _energy_row(self, b, s, parts, n_weights):
+        loss = self.loss
+        d = loss.groups[b]
+        unit, n = loss.potential.energy_unit, float(d.n_atoms[s])
+        energy = unit * sum(float(y.sum()) for *_, y, _ in parts) + loss.offset[b][s]
+        scale = self.energy_scale
+        H = np.zeros(n_weights)
+        for k, lo, hi, xk, y, _ in parts:
+            start = int(np.sum(loss.sizes[:k]))
+            H[start:start + loss.sizes[k]] = loss.potential.networks[loss.elements[k]]\
+                .weight_gradient(xk, np.full(hi - lo, scale * unit / n),
+                                 n_threads=loss.n_threads)
+        return scale * (d.energy[s] - energy) / n, H
+
+    def _forces(self, b, s, parts):
+        """The predicted forces on the atoms of group b (nonzero for structure s's only)."""
+        loss = self.loss
+        d = loss.groups[b]
+        unit = loss.potential.energy_unit
         c = np.zeros(len(d.G))          # dE/dG rows of this structure's atoms
         for k, lo, hi, _, _, g in parts:
             rows = slice(d.block_start[k] + lo * d.widths[k], d.block_start[k] + hi * d.widths[k])
@@ -185,6 +228,13 @@ class Measurements:
         _training.forces(d.structure_start[s:s + 2], d.slot_offsets, d.slot_atoms,
                          d.deriv_start, d.blocks, d.n_functions, d.row_start, c, forces,
                          loss.n_threads)
+        return forces
+
+    def _force_row(self, b, s, parts, forces, atoms, n_weights):
+        loss = self.loss
+        d = loss.groups[b]
+        unit = loss.potential.energy_unit
+        a0, a1 = d.structure_start[s], d.structure_start[s + 1]
         sign = np.zeros_like(forces)
         sign[atoms] = np.where(d.forces[atoms] >= forces[atoms], 1.0, -1.0)
         m = 3.0 * len(atoms)
@@ -195,7 +245,7 @@ class Measurements:
         _training.project(d.slot_offsets[a0:a1 + 1], d.slot_atoms, d.deriv_start[a0:a1 + 1],
                           d.blocks, d.n_functions[a0:a1], d.row_start[a0:a1],
                           sign * (-scale / m), dh_dc, loss.n_threads)
-        H = np.zeros(len(x))
+        H = np.zeros(n_weights)
         for k, lo, hi, xk, _, _ in parts:
             rows = slice(d.block_start[k] + lo * d.widths[k], d.block_start[k] + hi * d.widths[k])
             v = dh_dc[rows].reshape(hi - lo, d.widths[k]) * loss.factor[k]

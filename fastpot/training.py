@@ -547,27 +547,22 @@ class Trainer:
         return None
 
     def _kalman_structure(self, kalman, measurements, x, i, epoch):
-        """The updates of training structure i: its energy, then its force chunks. The rank
-        holding it computes each measurement and every rank applies it (a sum in which the
-        others add zeros, so the same on every rank)."""
+        """The update of training structure i: its energy and its force chunks together.
+        The rank holding it computes the measurements and every rank applies them (a sum in
+        which the others add zeros, so the same on every rank)."""
         n = len(x)
-        message = np.zeros(3 + n)       # [has energy, number of force chunks, error, H]
-        energy = measurements.energy(x, i)
-        chunks = measurements.force_chunks(i, self.options["kalman_force_atoms"],
-                                           self.options["seed"], epoch)
-        if energy is not None:
-            message[0], message[2], message[3:] = 1.0, energy[0], energy[1]
-        message[1] = len(chunks)
+        count = np.zeros(1)
+        if i in measurements.where:
+            chunks = measurements.force_chunks(i, self.options["kalman_force_atoms"],
+                                               self.options["seed"], epoch)
+            errors, H = measurements.structure(x, i, chunks)
+            count[0] = len(errors)
+        m = int(self.comm.sum(count)[0])
+        message = np.zeros((m, 1 + n))  # [error, H] per measurement
+        if i in measurements.where:
+            message[:, 0], message[:, 1:] = errors, H
         message = self.comm.sum(message)
-        if message[0]:
-            kalman.update(x, message[2], message[3:])
-        for k in range(int(message[1])):
-            message = np.zeros(1 + n)
-            if chunks:
-                error, H = measurements.forces(x, i, chunks[k])
-                message[0], message[1:] = error, H
-            message = self.comm.sum(message)
-            kalman.update(x, message[0], message[1:])
+        kalman.update(x, message[:, 0], message[:, 1:])
 
     def _lbfgs_phase(self):
         opts, run, loss = self.options, self.run, self.loss

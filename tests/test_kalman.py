@@ -3,7 +3,7 @@ squares, the measurements' Jacobians against finite differences, and training by
 import numpy as np
 import pytest
 
-from fastpot import _kalman
+from fastpot import _kernels
 from fastpot.emt_data import emt_samples
 from fastpot.kalman import Measurements
 from fastpot.metrics import evaluate_samples
@@ -33,45 +33,68 @@ def random_covariances(sizes, rng):
     return np.concatenate(parts)
 
 
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_block_update_matches_a_dense_reference(n_threads):
-    rng = np.random.default_rng(0)
-    sizes = [3, 1, 5, 2]
-    index, block_start, p_start = blocks_of(sizes, rng)
-    P = random_covariances(sizes, rng)
+def dense_of(P, sizes, index, block_start, p_start):
+    """The block-diagonal covariance in weight order."""
     n = sum(sizes)
-    H, w = rng.normal(size=n), rng.normal(size=n)
-    error, noise, lam, q = 0.7, 1.3, 0.98, 0.05
-    # dense reference: the block-diagonal P in weight order
     dense = np.zeros((n, n))
     for b, size in enumerate(sizes):
         rows = index[block_start[b]:block_start[b + 1]]
         dense[np.ix_(rows, rows)] = P[p_start[b]:p_start[b + 1]].reshape(size, size)
-    a = dense @ H
-    A = noise + H @ a
-    w_ref = w + a * error / A
-    dense_ref = (dense - np.outer(a, a) / A) / lam + q * np.eye(n)
-    innovation = _kalman.update(P, p_start, index, block_start, H, error, noise, lam, q, w,
-                                np.empty(n), np.empty(len(sizes)), n_threads)
-    assert innovation == pytest.approx(A, rel=1e-13)
+    return dense
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("m", [1, 3])
+def test_block_update_matches_a_dense_reference(n_threads, m):
+    from fastpot.kalman import KalmanFilter
+    rng = np.random.default_rng(0)
+    sizes = [3, 1, 5, 2]
+    index, block_start, p_start = blocks_of(sizes, rng)
+    n = sum(sizes)
+    filt = KalmanFilter.__new__(KalmanFilter)
+    filt.P, filt.index, filt.block_start, filt.p_start = (random_covariances(sizes, rng),
+                                                          index, block_start, p_start)
+    filt._kernel = _kernels.module("_kalman")
+    filt.n_threads, filt.lam, filt.nu, filt.updates = n_threads, 0.98, 0.9, 10
+    filt.q0, filt.q_tau, filt.q_min = 0.05, 20.0, 0.0
+    H, w, errors = rng.normal(size=(m, n)), rng.normal(size=n), rng.normal(size=m)
+    dense = dense_of(filt.P, sizes, index, block_start, p_start)
+    lams = [0.98, 0.98 * 0.9 + 0.1, (0.98 * 0.9 + 0.1) * 0.9 + 0.1][:m]
+    S = 0.98 * np.eye(m) + H @ dense @ H.T
+    K = dense @ H.T @ np.linalg.inv(S)
+    w_ref = w + K @ errors
+    q = sum(0.05 * np.exp(-(10 + k) / 20.0) for k in range(m))
+    dense_ref = (dense - K @ H @ dense) / np.prod(lams) + q * np.eye(n)
+    filt.update(w, errors, H)
     np.testing.assert_allclose(w, w_ref, rtol=1e-12, atol=1e-14)
     for b, size in enumerate(sizes):
         rows = index[block_start[b]:block_start[b + 1]]
-        np.testing.assert_allclose(P[p_start[b]:p_start[b + 1]].reshape(size, size),
-                                   dense_ref[np.ix_(rows, rows)], rtol=1e-12, atol=1e-14)
+        block = filt.P[p_start[b]:p_start[b + 1]].reshape(size, size)
+        np.testing.assert_allclose(block, dense_ref[np.ix_(rows, rows)], rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(block, block.T)       # exactly symmetric
+    assert filt.updates == 10 + m
+    assert filt.lam == pytest.approx(lams[-1] * 0.9 + 0.1)
 
 
-def test_one_block_without_forgetting_is_exact_ridge_least_squares():
-    # RLS from w = 0, P = delta I with lam = 1 ends at argmin |y - Hw|^2 + |w|^2 / delta
+@pytest.mark.parametrize("m", [1, 5])
+def test_one_block_without_forgetting_is_exact_ridge_least_squares(m):
+    # RLS from w = 0, P = delta I with lam = 1 ends at argmin |y - Hw|^2 + |w|^2 / delta,
+    # whether the measurements come one at a time or m together
+    from fastpot.kalman import KalmanFilter
     rng = np.random.default_rng(1)
-    n, m, delta = 4, 30, 10.0
-    H = rng.normal(size=(m, n))
-    y = H @ rng.normal(size=n) + 0.1 * rng.normal(size=m)
+    n, count, delta = 4, 30, 10.0
+    H = rng.normal(size=(count, n))
+    y = H @ rng.normal(size=n) + 0.1 * rng.normal(size=count)
     index, block_start, p_start = blocks_of([n], rng)
-    P, w = (delta * np.eye(n)).ravel(), np.zeros(n)
-    for k in range(m):
-        _kalman.update(P, p_start, index, block_start, H[k], y[k] - H[k] @ w, 1.0, 1.0, 0.0,
-                       w, np.empty(n), np.empty(1), 1)
+    filt = KalmanFilter.__new__(KalmanFilter)
+    filt.P, filt.index, filt.block_start, filt.p_start = ((delta * np.eye(n)).ravel(), index,
+                                                          block_start, p_start)
+    filt._kernel = _kernels.module("_kalman")
+    filt.n_threads, filt.lam, filt.nu, filt.updates = 1, 1.0, 0.9987, 0
+    filt.q0, filt.q_tau, filt.q_min = 0.0, 1.0, 0.0
+    w = np.zeros(n)
+    for k in range(0, count, m):
+        filt.update(w, y[k:k + m] - H[k:k + m] @ w, H[k:k + m])
     exact = np.linalg.solve(H.T @ H + np.eye(n) / delta, H.T @ y)
     np.testing.assert_allclose(w, exact, rtol=1e-10)
 
@@ -128,6 +151,19 @@ def test_the_force_measurement_is_a_signed_sum_with_an_exact_jacobian():
         up, down = meas.forces(x + step, i, atoms)[0], meas.forces(x - step, i, atoms)[0]
         assert -(up - down) / (2 * h) == pytest.approx(H[k], rel=1e-5, abs=1e-9)
     assert np.abs(H).max() > 1e-3
+
+
+def test_a_structure_measures_its_energy_then_each_force_chunk():
+    loss, meas, x = measurements()
+    i = int(loss.groups[0].indices[2])
+    chunks = meas.force_chunks(i, 2, seed=0, epoch=1)
+    assert len(chunks) > 1
+    errors, H = meas.structure(x, i, chunks)
+    assert errors.shape == (1 + len(chunks),) and H.shape == (1 + len(chunks), len(x))
+    expected = [meas.energy(x, i)] + [meas.forces(x, i, atoms) for atoms in chunks]
+    for row, (error, h) in enumerate(expected):
+        assert errors[row] == error
+        np.testing.assert_array_equal(H[row], h)
 
 
 KALMAN = {**SMALL, "optimizer": "kalman+lbfgs", "kalman_epochs": 4, "max_iterations": 6,

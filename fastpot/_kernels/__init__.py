@@ -1,8 +1,8 @@
 """Runtime choice of the instruction-set variant of the hot kernels.
 
-The symmetry-function, network and fused-model kernels (ext/kernels/) are compiled once per
-instruction set into the subpackages here: ``baseline`` (x86-64-v2, or any arm64), ``avx2``
-(x86-64-v3) and ``avx512`` (x86-64-v4). At import the widest variant that this CPU and this
+The symmetry-function, network, fused-model and Kalman-filter kernels (ext/kernels/) are
+compiled once per instruction set into the subpackages here: ``baseline`` (x86-64-v2, or
+any arm64), ``avx2`` (x86-64-v3) and ``avx512`` (x86-64-v4). At import the widest variant that this CPU and this
 build both have is installed; ``FASTPOT_SIMD=baseline|avx2|avx512|auto`` (default ``auto``)
 forces one. A forced variant the CPU cannot run is refused with an error rather than dying
 with SIGILL. Every variant gives the same results to round-off (the tests say so).
@@ -66,6 +66,12 @@ def use(variant):
     global active, reason
     _dispatch.install(importlib.import_module(f"fastpot._kernels.{variant}._fused"))
     active, reason = variant, "chosen by fastpot._kernels.use"
+
+
+def module(name):
+    """The active variant's compiled module `name` (e.g. "_kalman"), for kernels called from
+    Python rather than through the dispatch table."""
+    return importlib.import_module(f"fastpot._kernels.{active}.{name}")
 
 
 active, reason = choose()
