@@ -10,9 +10,9 @@ stochastic one followed by L-BFGS (`optimizer`):
   many as `adam_time_fraction` of the time budget holds), then full-batch L-BFGS from the
   best weights. ``"adam"``: Adam alone, over the whole budget.
 - ``"kalman+lbfgs"``: first a **Kalman filter** (fastpot/kalman.py) over the training
-  structures one at a time, an energy and a few force-chunk measurements each, for
-  `kalman_epochs` or as many as `kalman_time_fraction` of the budget holds, then full-batch
-  L-BFGS from the best weights. ``"kalman"``: the filter alone, over the whole budget.
+  structures one at a time (one update each: its energy and a few force-chunk measurements),
+  for `kalman_epochs` or as many as `kalman_time_fraction` of the budget holds, then
+  full-batch L-BFGS from the best weights. ``"kalman"``: the filter alone, over the whole budget.
 - ``"auto"`` (default): ``"kalman+lbfgs"``. Measured side by side at the same wall time
   (benchmarks/RESULTS.md): on TiO2 (5,615 training structures) and rMD17 ethanol it reached
   far lower errors than L-BFGS alone or Adam first; on the mlearn crystals its forces were as
